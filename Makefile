@@ -1,0 +1,32 @@
+# Quick start: `make run` (the whole system on simulated hardware at http://127.0.0.1:8080)
+# and `make test` (every test). Both set up what they need on a fresh Debian machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DATA   ?= data
+
+.PHONY: run test bench system venv clean
+
+system:
+	@bash scripts/setup-system.sh
+
+$(STAMP): pyproject.toml
+	@python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	@touch $(STAMP)
+
+venv: system $(STAMP)
+
+run: venv
+	$(VENV)/bin/queue-server --demo --host $(HOST) --port $(PORT) --data $(DATA)
+
+test: venv
+	$(VENV)/bin/pytest -q
+
+bench: venv
+	$(PY) bench/benchmark.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

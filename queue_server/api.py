@@ -1,0 +1,298 @@
+"""The HTTP API under /api/v1: parse and check the request, call the queue service, answer JSON.
+
+Handlers never touch SQL; every refusal is a `QueueError` turned into a 4xx with a stable code and
+a Vietnamese + English reason. Bodies are checked against the same JSON Schemas the OpenAPI
+document publishes (`openapi.py`), so an unknown key or a wrong type changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from jsonschema import Draft202012Validator
+
+from . import openapi, stats
+from .auth import Authenticator, Principal
+from .core.errors import InvalidRequest, QueueError, Unauthorized
+from .core.models import Outcome
+from .core.service import QueueService, ticket_json
+from .storage import SqliteStore
+
+STATUS_OF = {
+    "InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
+    "Conflict": 409, "IssuingClosed": 409, "RateLimited": 429, "Unavailable": 503,
+}
+MAX_RANGE_DAYS = 3 * 366
+
+
+def error_response(exc: QueueError) -> tuple[Response, int]:
+    status = next((STATUS_OF[c.__name__] for c in type(exc).__mro__ if c.__name__ in STATUS_OF), 400)
+    return jsonify({"error": exc.as_dict()}), status
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+class RequestReader:
+    """Reads and validates JSON bodies; builds its validators once."""
+
+    def __init__(self) -> None:
+        self._validators: dict[int, Draft202012Validator] = {}
+
+    def body(self, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            if required:
+                raise InvalidRequest("missing_body", "Thiếu dữ liệu JSON trong yêu cầu.",
+                                     "A JSON body is required.")
+            data: Any = {}
+        else:
+            data = request.get_json(force=True, silent=True)
+            if data is None:
+                raise InvalidRequest("malformed_json", "Dữ liệu gửi lên không phải JSON hợp lệ.",
+                                     "The body is not valid JSON.")
+        validator = self._validators.get(id(schema))
+        if validator is None:
+            validator = self._validators[id(schema)] = Draft202012Validator(schema)
+        error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.path))), None)
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path) or "body"
+            if error.validator == "additionalProperties":
+                unknown = sorted(set(data) - set(schema.get("properties", {})))
+                raise InvalidRequest("unknown_field", f"Trường không được hỗ trợ: {', '.join(unknown)}.",
+                                     f"Unknown field(s): {', '.join(unknown)}.")
+            raise InvalidRequest("invalid_field", f"Giá trị không hợp lệ ở '{where}': {error.message}",
+                                 f"Invalid value at '{where}': {error.message}")
+        return data  # type: ignore[no-any-return]
+
+
+def _date_range() -> tuple[date, date]:
+    def parse(name: str, default: date) -> date:
+        value = request.args.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise InvalidRequest("bad_date", f"Ngày '{name}' phải có dạng YYYY-MM-DD.",
+                                 f"'{name}' must be a date like 2026-01-31.") from None
+
+    service: QueueService = current_app.extensions["queue"]
+    today = service.today()
+    last = parse("to", today)
+    first = parse("from", last.replace(day=1))
+    if first > last:
+        raise InvalidRequest("bad_range", "Ngày bắt đầu phải trước ngày kết thúc.",
+                             "'from' must not be after 'to'.")
+    if (last - first).days > MAX_RANGE_DAYS:
+        raise InvalidRequest("range_too_long", "Khoảng thời gian tối đa là 3 năm.",
+                             "The range may span at most 3 years.")
+    return first, last
+
+
+def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
+               public_issuing: bool) -> Blueprint:
+    bp = Blueprint("api", __name__)
+    reader = RequestReader()
+    document = openapi.build_document(len(service.rules.rating_levels))
+    rating_schema = openapi.rating_schema(len(service.rules.rating_levels))
+
+    def who(required: bool = True) -> Principal | None:
+        principal = auth.principal(bearer_token())
+        if principal is None and required:
+            raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
+        return principal
+
+    def acting_on(n: int) -> Principal:
+        principal = who()
+        assert principal is not None
+        principal.require("counter")
+        service.authorize_counter(n, principal.counters_allowed())
+        return principal
+
+    def ticket_out(ticket: Any, status: int = 200) -> tuple[Response, int]:
+        return jsonify(ticket_json(ticket, service.rules)), status
+
+    @bp.errorhandler(QueueError)
+    def _queue_error(exc: QueueError) -> tuple[Response, int]:
+        return error_response(exc)
+
+    @bp.errorhandler(sqlite3.Error)
+    def _storage_error(exc: sqlite3.Error) -> tuple[Response, int]:
+        current_app.logger.error("storage error: %s", exc)
+        return jsonify({"error": {"code": "storage_unavailable",
+                                  "message": "Hệ thống lưu trữ đang gặp sự cố, dữ liệu đã có vẫn an toàn. Vui lòng thử lại sau.",
+                                  "message_en": f"Storage is unavailable ({exc}); nothing was changed."}}), 503
+
+    @bp.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        ok = store.ping()
+        return jsonify({"status": "ok" if ok else "degraded", "schema": store.schema_version,
+                        "day": service.today().isoformat()}), 200 if ok else 503
+
+    @bp.get("/api/v1/openapi.json")
+    def openapi_json() -> Response:
+        return jsonify(document)
+
+    @bp.post("/api/v1/auth/login")
+    def login() -> Response:
+        data = reader.body(openapi.LOGIN)
+        token, expires, principal = auth.login(data["username"], data["password"])
+        return jsonify({"token": token, "token_type": "bearer", "expires_at": expires.isoformat(),
+                        "username": principal.name, "role": principal.role,
+                        "counter": principal.counter})
+
+    @bp.post("/api/v1/auth/logout")
+    def logout() -> Response:
+        who()
+        auth.logout(bearer_token() or "")
+        return jsonify({"status": "logged_out"})
+
+    @bp.get("/api/v1/services")
+    def services() -> Response:
+        return jsonify({
+            "services": service.services_view(),
+            "priority_groups": [{"id": i, "name": n} for i, n in service.rules.priority.groups]
+            if service.rules.priority.enabled else [],
+        })
+
+    @bp.get("/api/v1/state")
+    def state() -> Response:
+        zone = request.args.get("zone") or None
+        return jsonify(service.snapshot(zone))
+
+    @bp.get("/api/v1/counters")
+    def counters() -> Response:
+        return jsonify({"counters": service.snapshot()["counters"]})
+
+    @bp.post("/api/v1/tickets")
+    def issue() -> tuple[Response, int]:
+        principal = who(required=not public_issuing)
+        if principal is not None:
+            principal.require("issue")
+        data = reader.body(openapi.ISSUE)
+        issued = service.issue(data["service"], data.get("priority"), data.get("priority_group"),
+                               source=principal.name if principal else "public")
+        body = {**ticket_json(issued.ticket, service.rules), "waiting_ahead": issued.waiting_ahead,
+                "est_wait_min": issued.est_wait_min}
+        return jsonify(body), 201
+
+    @bp.get("/api/v1/tickets/<ticket_id>")
+    def get_ticket(ticket_id: str) -> Response:
+        return jsonify(service.ticket_view(ticket_id))
+
+    @bp.post("/api/v1/tickets/<ticket_id>/requeue")
+    def requeue(ticket_id: str) -> tuple[Response, int]:
+        principal = who()
+        assert principal is not None
+        principal.require("counter")
+        reader.body(openapi.EMPTY, required=False)
+        ticket = service.get_ticket(ticket_id)
+        if ticket.counter is not None:
+            service.authorize_counter(ticket.counter, principal.counters_allowed())
+        return ticket_out(service.requeue(ticket_id, principal.name, ticket.counter))
+
+    @bp.post("/api/v1/tickets/<ticket_id>/cancel")
+    def cancel(ticket_id: str) -> tuple[Response, int]:
+        principal = who()
+        assert principal is not None
+        principal.require("issue")
+        data = reader.body(openapi.CANCEL, required=False)
+        return ticket_out(service.cancel(ticket_id, principal.name, data.get("reason", "cancelled")))
+
+    @bp.post("/api/v1/counters/<int:n>/next")
+    def call_next(n: int) -> Any:
+        principal = acting_on(n)
+        reader.body(openapi.EMPTY, required=False)
+        ticket = service.call_next(n, principal.name)
+        if ticket is None:
+            return Response(status=204)
+        return ticket_out(ticket)
+
+    @bp.post("/api/v1/counters/<int:n>/recall")
+    def recall(n: int) -> tuple[Response, int]:
+        principal = acting_on(n)
+        reader.body(openapi.EMPTY, required=False)
+        return ticket_out(service.recall(n, principal.name))
+
+    @bp.post("/api/v1/counters/<int:n>/no-show")
+    def no_show(n: int) -> tuple[Response, int]:
+        principal = acting_on(n)
+        data = reader.body(openapi.NO_SHOW, required=False)
+        return ticket_out(service.no_show(n, principal.name, data.get("ticket")))
+
+    @bp.post("/api/v1/counters/<int:n>/transfer")
+    def transfer(n: int) -> tuple[Response, int]:
+        principal = acting_on(n)
+        data = reader.body(openapi.TRANSFER)
+        return ticket_out(service.transfer(n, principal.name, data.get("service"), data.get("counter")))
+
+    @bp.post("/api/v1/counters/<int:n>/finish")
+    def finish(n: int) -> tuple[Response, int]:
+        principal = acting_on(n)
+        data = reader.body(openapi.FINISH)
+        return ticket_out(service.finish(n, principal.name, Outcome(data["outcome"]), data.get("dossiers")))
+
+    @bp.post("/api/v1/counters/<int:n>/pause")
+    def pause(n: int) -> Response:
+        principal = acting_on(n)
+        data = reader.body(openapi.PAUSE)
+        service.pause(n, principal.name, data["reason"], data.get("minutes"), data.get("note"))
+        return jsonify(service.snapshot()["counters"][list(service.rules.counters).index(n)])
+
+    @bp.post("/api/v1/counters/<int:n>/resume")
+    def resume(n: int) -> Response:
+        principal = acting_on(n)
+        reader.body(openapi.EMPTY, required=False)
+        service.resume(n, principal.name)
+        return jsonify(service.snapshot()["counters"][list(service.rules.counters).index(n)])
+
+    @bp.post("/api/v1/ratings")
+    def rate() -> tuple[Response, int]:
+        principal = who(required=False)
+        data = reader.body(rating_schema)
+        ticket = service.rate(data["ticket"], data["level"], data.get("reason"),
+                              source=principal.name if principal else "phone")
+        return jsonify({"ticket": ticket.id, "number": ticket.number, "level": ticket.rating,
+                        "label": service.rules.rating_levels[data["level"] - 1],
+                        "counter": ticket.counter}), 201
+
+    def _stats() -> dict[str, Any]:
+        principal = who()
+        assert principal is not None
+        principal.require("manage")
+        first, last = _date_range()
+        with store.reading() as tx:
+            tickets = tx.tickets_between(first, last)
+            calls = tx.events_between(first, last, ("called",))
+        first_call: dict[str, float] = {}
+        for e in calls:
+            if e["ticket_id"] not in first_call and "wait_seconds" in e["data"]:
+                first_call[e["ticket_id"]] = float(e["data"]["wait_seconds"]) / 60.0
+        return stats.compute(tickets, first_call, service.rules, first, last)
+
+    @bp.get("/api/v1/stats")
+    def get_stats() -> Response:
+        return jsonify(_stats())
+
+    @bp.get("/api/v1/reports/summary.xlsx")
+    def summary_xlsx() -> Response:
+        from .reports import summary_workbook
+
+        data = _stats()
+        buffer = io.BytesIO()
+        summary_workbook(data, service.rules).save(buffer)
+        name = f"bao-cao-{data['from']}_{data['to']}.xlsx"
+        return Response(buffer.getvalue(), mimetype=(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    return bp

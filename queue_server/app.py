@@ -1,0 +1,147 @@
+"""The application factory: the one place that picks the concrete store, clock, publisher and
+voice, and wires them around the queue core."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, jsonify, request, send_file
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+
+from .api import create_api
+from .auth import Authenticator
+from .config import Config, ConfigError
+from .core.ports import Clock
+from .core.service import QueueService
+from .push import AudioIndex, SocketPublisher, register_handlers
+from .storage import SqliteStore, default_db_path
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+
+
+class SystemClock:
+    """The wall clock, in UTC (the core converts to the center's time zone)."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class Hub:
+    app: Flask
+    socketio: SocketIO
+    service: QueueService
+    store: SqliteStore
+    publisher: SocketPublisher
+    config: Config
+    data_dir: Path
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.store.close()
+
+
+def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
+    """(announcer, cache) from the [voice] section; the sentence works even without audio."""
+    from display import voice
+
+    section = config.sections.get("voice", {})
+    template = section.get("template", voice.DEFAULT_TEMPLATE)
+    try:
+        voice.validate_template(template)
+    except voice.TemplateError as exc:
+        raise ConfigError("voice.template", str(exc), None, config.source) from None
+    engine = section.get("engine", "espeak")
+    options: dict[str, Any] = {}
+    if engine == "clips":
+        options["directory"] = section.get("clips_dir", "")
+    elif engine == "espeak" and "speed" in section:
+        options["speed"] = section["speed"]
+    cache = None
+    try:
+        cache = voice.VoiceCache(data_dir / "voice-cache", voice.create_synthesizer(engine, **options))
+    except voice.VoiceError as exc:
+        log.warning("voice disabled: %s", exc)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("voice", str(exc), None, config.source) from None
+
+    def announce(number: str, counter: int) -> tuple[str, str]:
+        sentence = voice.announcement_text(number, counter, template)
+        return sentence, cache.key_for(sentence) if cache else ""
+
+    return announce, cache
+
+
+def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hub:
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = Flask("queue_server")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False)
+    store = SqliteStore(default_db_path(data_dir))
+    clock = clock or SystemClock()
+    announce, cache = _voice(config, data_dir)
+    audio = AudioIndex()
+
+    def prepare_audio(text: str) -> None:
+        if cache is not None:
+            audio.remember(cache.key_for(text), text)
+            cache.audio_for(text)
+
+    def announcer(number: str, counter: int) -> tuple[str, str]:
+        sentence, key = announce(number, counter)
+        if cache is not None:
+            audio.remember(key, sentence)
+        return sentence, key
+
+    publisher = SocketPublisher(socketio, config.rules, announcer, prepare_audio)
+    service = QueueService(config.rules, store, clock, publisher)
+    auth = Authenticator(config, store, clock)
+    app.extensions["queue"] = service
+    app.extensions["hub_config"] = config
+    app.register_blueprint(create_api(service, auth, store, config.public_issuing))
+    register_handlers(socketio, service)
+
+    @app.get("/audio/<key>.wav")
+    def audio_file(key: str) -> Response:
+        if cache is None:
+            abort(404)
+        path = cache.path_for_key(key)
+        if path is None:
+            text = audio.text(key)
+            if text is None:
+                abort(404)
+            cache.audio_for(text)
+            path = cache.path_for_key(key)
+        return send_file(path, mimetype="audio/wav", max_age=86400)
+
+    @app.get("/audio/chime.wav")
+    def chime() -> Response:
+        from display.voice import chime_wav
+
+        return Response(chime_wav(), mimetype="audio/wav", headers={"Cache-Control": "max-age=86400"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        vi = {404: "Không tìm thấy.", 405: "Phương thức không được hỗ trợ.",
+              413: "Dữ liệu gửi lên quá lớn."}.get(exc.code or 0, "Yêu cầu không hợp lệ.")
+        body = {"error": {"code": (exc.name or "error").lower().replace(" ", "_"),
+                          "message": vi, "message_en": exc.description or exc.name}}
+        return jsonify(body), exc.code or 400
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        # Never a stack trace on a screen: log it, answer plainly.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": {"code": "internal_error",
+                                  "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
+                                  "message_en": "Unexpected error; it has been logged."}}), 500
+
+    return Hub(app, socketio, service, store, publisher, config, data_dir)

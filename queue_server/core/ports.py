@@ -1,0 +1,74 @@
+"""What the core needs from the outside world, as small interfaces.
+
+The SQLite store and the Socket.IO publisher implement these; tests may pass fakes. `ManualClock`
+lives here because a clock you set by hand is part of how the rules are tested (day boundary
+without sleeping).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from .models import CounterState, Event, Ticket
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """An aware datetime (UTC)."""
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start.astimezone(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment.astimezone(timezone.utc)
+
+    def advance(self, **delta: float) -> None:
+        with self._lock:
+            self._now += timedelta(**delta)
+
+
+class UnitOfWork(Protocol):
+    """One atomic, durable transaction on the store: all of it is kept, or none of it."""
+
+    def next_seq(self, day: date, origin_field: str) -> int: ...
+    def issued_count(self, day: date, origin_field: str) -> int: ...
+    def insert_ticket(self, ticket: Ticket) -> None: ...
+    def save_ticket(self, ticket: Ticket) -> None: ...
+    def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+    def waiting(self, day: date) -> list[Ticket]: ...
+    def serving(self, day: date) -> dict[int, Ticket]: ...
+    def open_tickets_before(self, day: date) -> list[Ticket]: ...
+    def append(self, event: Event) -> int: ...
+    def priority_streak(self, day: date, field_id: str, limit: int) -> int: ...
+    def service_durations(self, day: date, field_id: str, limit: int) -> list[float]: ...
+    def counter_states(self) -> dict[int, CounterState]: ...
+    def save_counter_state(self, state: CounterState) -> None: ...
+    def recent_calls(self, day: date, limit: int) -> list[dict[str, Any]]: ...
+    def last_event_id(self) -> int: ...
+
+
+class TicketStore(Protocol):
+    def transaction(self) -> AbstractContextManager[UnitOfWork]: ...
+    def reading(self) -> AbstractContextManager[UnitOfWork]: ...
+
+
+class Publisher(Protocol):
+    """Hands domain events to whoever shows them. Must only enqueue: it is called in commit
+    order while the service holds its lock, so it must never block on a network peer."""
+
+    def publish(self, name: str, payload: dict[str, Any]) -> None: ...

@@ -1,0 +1,583 @@
+"""QueueService: every change to the queue, as one atomic transaction plus its announcements.
+
+Each method runs under one lock and one store transaction: it reads the state, applies the rules
+(`rules.py`), writes the ticket and its event-log line, commits durably, and only then hands the
+resulting public events to the publisher, in commit order. A refusal raises a `QueueError` before
+anything is committed, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from . import rules
+from .errors import Conflict, Forbidden, InvalidRequest, IssuingClosed, NotFound
+from .models import (
+    PAUSE_REASONS,
+    CenterRules,
+    Counter,
+    CounterState,
+    CounterStatus,
+    Event,
+    EventKind,
+    Outcome,
+    Ticket,
+    TicketStatus,
+)
+from .ports import Clock, Publisher, TicketStore, UnitOfWork
+
+MAX_DOSSIERS = 999
+MAX_PAUSE_MINUTES = 8 * 60
+MAX_REASON_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class IssuedTicket:
+    ticket: Ticket
+    waiting_ahead: int
+    est_wait_min: int
+
+
+class _Pending:
+    """Public events produced inside a transaction, published only after it commits."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, name: str, payload: dict[str, Any]) -> None:
+        self.items.append((name, payload))
+
+
+class QueueService:
+    def __init__(
+        self, rules_: CenterRules, store: TicketStore, clock: Clock, publisher: Publisher
+    ) -> None:
+        self.rules = rules_
+        self.store = store
+        self.clock = clock
+        self.publisher = publisher
+        self._lock = threading.RLock()
+        self._closed_before: date | None = None
+
+    # ----------------------------------------------------------------- plumbing
+    def today(self) -> date:
+        return rules.service_day(self.clock.now(), self.rules.timezone)
+
+    @contextmanager
+    def _change(self) -> Iterator[tuple[UnitOfWork, _Pending, datetime, date]]:
+        with self._lock:
+            now = self.clock.now()
+            day = rules.service_day(now, self.rules.timezone)
+            pending = _Pending()
+            with self.store.transaction() as tx:
+                if self._closed_before != day:
+                    self._close_previous_days(tx, now, day)
+                yield tx, pending, now, day
+            self._closed_before = day
+            for name, payload in pending.items:
+                self.publisher.publish(name, payload)
+
+    def _close_previous_days(self, tx: UnitOfWork, now: datetime, day: date) -> None:
+        """At the first change of a new day, tickets left open from earlier days are closed (with
+        an event each) instead of haunting today's queue; nothing is deleted."""
+        for t in tx.open_tickets_before(day):
+            if t.status is TicketStatus.CALLED:
+                tx.save_ticket(t.with_(status=TicketStatus.DONE, finished_at=now))
+                tx.append(self._event(EventKind.FINISHED, t, now, counter=t.counter,
+                                      data={"auto": "day_closed"}))
+            else:
+                tx.save_ticket(t.with_(status=TicketStatus.CANCELLED, finished_at=now))
+                tx.append(self._event(EventKind.CANCELLED, t, now, data={"reason": "day_closed"}))
+
+    @staticmethod
+    def _event(
+        kind: EventKind,
+        ticket: Ticket,
+        now: datetime,
+        counter: int | None = None,
+        staff: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        return Event(kind, now, ticket.day, ticket.id, ticket.field_id, counter, staff, data or {})
+
+    def counter(self, number: int) -> Counter:
+        counter = self.rules.counters.get(number)
+        if counter is None:
+            raise NotFound("unknown_counter", f"Không có quầy số {number}.",
+                           f"There is no counter {number}.")
+        return counter
+
+    def _field(self, field_id: str) -> None:
+        if field_id not in self.rules.fields:
+            raise InvalidRequest("unknown_service", f"Không có lĩnh vực '{field_id}'.",
+                                 f"Unknown service '{field_id}'.")
+
+    def _open_counters(self, tx: UnitOfWork, field_id: str) -> int:
+        states = tx.counter_states()
+        return sum(
+            1
+            for c in self.rules.counters.values()
+            if field_id in c.fields
+            and states.get(c.number, CounterState(c.number)).status is CounterStatus.OPEN
+        )
+
+    def _estimate(self, tx: UnitOfWork, day: date, ticket: Ticket, waiting: list[Ticket]) -> tuple[int, int]:
+        ahead = rules.people_ahead(ticket, waiting, self.rules.priority)
+        field = self.rules.fields[ticket.field_id]
+        default = field.default_service_minutes or self.rules.default_service_minutes
+        minutes = rules.recent_service_minutes(
+            tx.service_durations(day, ticket.field_id, self.rules.service_time_window), default
+        )
+        counters = 1 if ticket.target_counter else self._open_counters(tx, ticket.field_id)
+        return ahead, rules.estimated_wait_minutes(ahead, counters, minutes)
+
+    def _waiting_counts(self, waiting: list[Ticket]) -> dict[str, int]:
+        counts = {fid: 0 for fid in self.rules.fields}
+        for t in waiting:
+            counts[t.field_id] = counts.get(t.field_id, 0) + 1
+        return counts
+
+    def _queue_changed(self, tx: UnitOfWork, pending: _Pending, day: date) -> None:
+        pending.add("queue_changed", {"waiting": self._waiting_counts(tx.waiting(day)),
+                                      "seq": tx.last_event_id()})
+
+    def _counter_changed(self, tx: UnitOfWork, pending: _Pending, number: int,
+                         current: Ticket | None) -> None:
+        state = tx.counter_states().get(number, CounterState(number))
+        pending.add("counter_changed", {**self._counter_view(number, state, current),
+                                        "seq": tx.last_event_id()})
+
+    def _called(self, tx: UnitOfWork, pending: _Pending, ticket: Ticket, recall: bool) -> None:
+        assert ticket.counter is not None and ticket.called_at is not None
+        pending.add("ticket_called", {
+            "number": ticket.number,
+            "counter": ticket.counter,
+            "counter_name": self.rules.counters[ticket.counter].name,
+            "zone": self.rules.counters[ticket.counter].zone,
+            "service": ticket.field_id,
+            "service_name": self.rules.fields[ticket.field_id].name,
+            "called_at": ticket.called_at.isoformat(),
+            "recall": recall,
+            "seq": tx.last_event_id(),
+        })
+        self._ticket_changed(pending, ticket)
+
+    @staticmethod
+    def _ticket_changed(pending: _Pending, ticket: Ticket) -> None:
+        # Goes only to the ticket's private room (its id is the capability), for the phone page.
+        pending.add("ticket_changed", {"id": ticket.id, "status": ticket.status.value,
+                                       "counter": ticket.counter})
+
+    def _serving(self, tx: UnitOfWork, day: date, counter: int) -> Ticket:
+        current = tx.serving(day).get(counter)
+        if current is None:
+            raise Conflict("no_current_ticket", f"Quầy {counter} chưa gọi số nào.",
+                           f"Counter {counter} is not serving any ticket.")
+        return current
+
+    def _ticket(self, tx: UnitOfWork, ticket_id: str) -> Ticket:
+        ticket = tx.get_ticket(ticket_id)
+        if ticket is None:
+            raise NotFound("unknown_ticket", "Không tìm thấy số thứ tự này.", "No such ticket.")
+        return ticket
+
+    def _require_open(self, tx: UnitOfWork, counter: int) -> None:
+        state = tx.counter_states().get(counter, CounterState(counter))
+        if state.status is CounterStatus.PAUSED:
+            raise Conflict("counter_paused",
+                           f"Quầy {counter} đang tạm ngưng ({PAUSE_REASONS.get(state.reason or '', state.reason)}). Hãy mở lại quầy trước.",
+                           f"Counter {counter} is paused. Resume it first.")
+
+    # ------------------------------------------------------------------- issuing
+    def issue(
+        self,
+        field_id: str,
+        priority: bool | None = None,
+        priority_group: str | None = None,
+        source: str = "api",
+    ) -> IssuedTicket:
+        self._field(field_id)
+        policy = self.rules.priority
+        if priority_group is not None:
+            if priority_group not in dict(policy.groups):
+                raise InvalidRequest("unknown_priority_group",
+                                     f"Không có nhóm ưu tiên '{priority_group}'.",
+                                     f"Unknown priority group '{priority_group}'.")
+            if priority is False:
+                raise InvalidRequest("priority_group_without_priority",
+                                     "Nhóm ưu tiên chỉ dùng cho số ưu tiên.",
+                                     "priority_group needs priority = true.")
+            priority = True
+        priority = bool(priority)
+        if priority and not policy.enabled:
+            raise InvalidRequest("priority_disabled", "Trung tâm không cấp số ưu tiên.",
+                                 "This center does not issue priority tickets.")
+        field = self.rules.fields[field_id]
+        with self._change() as (tx, pending, now, day):
+            window = self.rules.hours_for(field_id).issuing_window(now.astimezone(self.rules.timezone))
+            if not window.open:
+                raise IssuingClosed(window.reason or "closed", window.message_vi, window.message_en)
+            if field.daily_cap is not None and tx.issued_count(day, field_id) >= field.daily_cap:
+                raise IssuingClosed("sold_out",
+                                    f"Lĩnh vực {field.name} đã hết số hôm nay. Xin mời quay lại vào ngày làm việc tiếp theo.",
+                                    f"No more tickets today for {field.name_en or field.name}.")
+            seq = tx.next_seq(day, field_id)
+            ticket = Ticket(
+                id=str(uuid.uuid4()), day=day, origin_field=field_id, seq=seq,
+                number=field.format_number(seq), field_id=field_id, priority=priority,
+                priority_group=priority_group, status=TicketStatus.WAITING, issued_at=now,
+                source=source,
+            )
+            tx.insert_ticket(ticket)
+            waiting = tx.waiting(day)
+            ahead, est = self._estimate(tx, day, ticket, waiting)
+            tx.append(self._event(EventKind.ISSUED, ticket, now, data={
+                "number": ticket.number, "priority": priority, "priority_group": priority_group,
+                "source": source, "waiting_ahead": ahead, "est_wait_min": est}))
+            pending.add("queue_changed", {"waiting": self._waiting_counts(waiting),
+                                          "seq": tx.last_event_id()})
+        return IssuedTicket(ticket, ahead, est)
+
+    def cancel(self, ticket_id: str, staff: str | None, reason: str) -> Ticket:
+        """Cancel a ticket that is still open (e.g. its print failed): logged, never deleted."""
+        with self._change() as (tx, pending, now, day):
+            ticket = self._ticket(tx, ticket_id)
+            if ticket.status not in (TicketStatus.WAITING, TicketStatus.CALLED):
+                raise Conflict("not_cancellable", "Số này đã kết thúc, không thể hủy.",
+                               f"A ticket that is {ticket.status.value} cannot be cancelled.")
+            cancelled = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now)
+            tx.save_ticket(cancelled)
+            tx.append(self._event(EventKind.CANCELLED, ticket, now, ticket.counter, staff,
+                                  {"reason": reason[:MAX_REASON_LENGTH]}))
+            self._queue_changed(tx, pending, day)
+            if ticket.status is TicketStatus.CALLED and ticket.counter is not None:
+                self._counter_changed(tx, pending, ticket.counter, None)
+            self._ticket_changed(pending, cancelled)
+        return cancelled
+
+    # ------------------------------------------------------------------- calling
+    def _finish_in(self, tx: UnitOfWork, pending: _Pending, now: datetime, ticket: Ticket,
+                   staff: str | None, outcome: Outcome | None, dossiers: int | None) -> Ticket:
+        done = ticket.with_(status=TicketStatus.DONE, finished_at=now, outcome=outcome,
+                            dossiers=dossiers)
+        tx.save_ticket(done)
+        assert ticket.called_at is not None
+        tx.append(self._event(EventKind.FINISHED, done, now, ticket.counter, staff, {
+            "outcome": outcome.value if outcome else None, "dossiers": dossiers,
+            "service_seconds": round((now - ticket.called_at).total_seconds(), 3)}))
+        self._ticket_changed(pending, done)
+        return done
+
+    def call_next(self, counter_no: int, staff: str | None) -> Ticket | None:
+        """'Next': finish what is being served (outcome left unrecorded), then call the next
+        ticket by the counter's field order and the priority rule. None when nobody waits."""
+        counter = self.counter(counter_no)
+        with self._change() as (tx, pending, now, day):
+            self._require_open(tx, counter_no)
+            current = tx.serving(day).get(counter_no)
+            if current is not None:
+                self._finish_in(tx, pending, now, current, staff, None, None)
+            waiting = tx.waiting(day)
+            fields = {t.field_id for t in waiting} | set(counter.fields)
+            streaks = {f: tx.priority_streak(day, f, self.rules.priority.max_consecutive)
+                       for f in fields}
+            chosen = rules.choose_next(counter, waiting, streaks, self.rules.priority)
+            if chosen is None:
+                if current is not None:
+                    self._counter_changed(tx, pending, counter_no, None)
+                return None
+            called = chosen.with_(status=TicketStatus.CALLED, called_at=now, counter=counter_no,
+                                  staff=staff, target_counter=None, recalls=0)
+            tx.save_ticket(called)
+            tx.append(self._event(EventKind.CALLED, called, now, counter_no, staff, {
+                "number": called.number, "priority": called.priority,
+                "wait_seconds": round((now - called.issued_at).total_seconds(), 3)}))
+            self._called(tx, pending, called, recall=False)
+            self._queue_changed(tx, pending, day)
+            self._counter_changed(tx, pending, counter_no, called)
+        return called
+
+    def recall(self, counter_no: int, staff: str | None) -> Ticket:
+        self.counter(counter_no)
+        with self._change() as (tx, pending, now, day):
+            current = self._serving(tx, day, counter_no)
+            recalled = current.with_(recalls=current.recalls + 1)
+            tx.save_ticket(recalled)
+            tx.append(self._event(EventKind.RECALLED, recalled, now, counter_no, staff,
+                                  {"number": recalled.number, "recalls": recalled.recalls}))
+            self._called(tx, pending, recalled, recall=True)
+        return recalled
+
+    def no_show(self, counter_no: int, staff: str | None, ticket_id: str | None = None) -> Ticket:
+        """Mark the citizen absent: the ticket being served, or (any time after its call) a
+        ticket this counter called that was closed by 'next' without an outcome."""
+        self.counter(counter_no)
+        with self._change() as (tx, pending, now, day):
+            if ticket_id is None:
+                ticket = self._serving(tx, day, counter_no)
+            else:
+                ticket = self._ticket(tx, ticket_id)
+                auto_closed = ticket.status is TicketStatus.DONE and ticket.outcome is None
+                if ticket.counter != counter_no or not (
+                    ticket.status is TicketStatus.CALLED or auto_closed
+                ) or ticket.rating is not None:
+                    raise Conflict("not_no_show", "Không thể đánh dấu vắng mặt cho số này.",
+                                   "This ticket cannot be marked as a no-show from this counter.")
+            absent = ticket.with_(status=TicketStatus.NO_SHOW, finished_at=now)
+            tx.save_ticket(absent)
+            tx.append(self._event(EventKind.NO_SHOW, absent, now, counter_no, staff,
+                                  {"number": absent.number}))
+            if ticket.status is TicketStatus.CALLED:
+                self._counter_changed(tx, pending, counter_no, None)
+            self._ticket_changed(pending, absent)
+        return absent
+
+    def requeue(self, ticket_id: str, staff: str | None, counter_no: int | None = None) -> Ticket:
+        """Put a no-show ticket back in its queue, at its original place."""
+        with self._change() as (tx, pending, now, day):
+            ticket = self._ticket(tx, ticket_id)
+            if ticket.status is not TicketStatus.NO_SHOW or ticket.day != day:
+                raise Conflict("not_requeueable", "Chỉ số vắng mặt trong ngày mới được xếp lại hàng chờ.",
+                               "Only today's no-show tickets can be re-queued.")
+            back = ticket.with_(status=TicketStatus.WAITING, counter=None, staff=None,
+                                finished_at=None, called_at=None, recalls=0)
+            tx.save_ticket(back)
+            tx.append(self._event(EventKind.REQUEUED, back, now, counter_no, staff,
+                                  {"number": back.number}))
+            self._queue_changed(tx, pending, day)
+            self._ticket_changed(pending, back)
+        return back
+
+    def transfer(self, counter_no: int, staff: str | None, to_field: str | None = None,
+                 to_counter: int | None = None) -> Ticket:
+        """Move the ticket being served to another field or counter, same number, same place."""
+        self.counter(counter_no)
+        if (to_field is None) == (to_counter is None):
+            raise InvalidRequest("transfer_target", "Chọn đúng một nơi chuyển đến: lĩnh vực hoặc quầy.",
+                                 "Give exactly one of service or counter.")
+        if to_field is not None:
+            self._field(to_field)
+        if to_counter is not None:
+            self.counter(to_counter)
+            if to_counter == counter_no:
+                raise InvalidRequest("transfer_same_counter", "Không thể chuyển đến chính quầy này.",
+                                     "Cannot transfer a ticket to its own counter.")
+        with self._change() as (tx, pending, now, day):
+            ticket = self._serving(tx, day, counter_no)
+            moved = ticket.with_(status=TicketStatus.WAITING, counter=None, staff=None,
+                                 field_id=to_field or ticket.field_id, target_counter=to_counter,
+                                 recalls=0)
+            tx.save_ticket(moved)
+            tx.append(self._event(EventKind.TRANSFERRED, moved, now, counter_no, staff, {
+                "number": ticket.number, "from_field": ticket.field_id, "to_field": moved.field_id,
+                "to_counter": to_counter}))
+            self._queue_changed(tx, pending, day)
+            self._counter_changed(tx, pending, counter_no, None)
+            self._ticket_changed(pending, moved)
+        return moved
+
+    def finish(self, counter_no: int, staff: str | None, outcome: Outcome,
+               dossiers: int | None = None) -> Ticket:
+        self.counter(counter_no)
+        if dossiers is None:
+            dossiers = 1 if outcome is Outcome.RECEIVED else 0
+        if not 0 <= dossiers <= MAX_DOSSIERS:
+            raise InvalidRequest("dossiers_range", f"Số hồ sơ phải từ 0 đến {MAX_DOSSIERS}.",
+                                 f"dossiers must be between 0 and {MAX_DOSSIERS}.")
+        with self._change() as (tx, pending, now, day):
+            current = self._serving(tx, day, counter_no)
+            done = self._finish_in(tx, pending, now, current, staff, outcome, dossiers)
+            self._counter_changed(tx, pending, counter_no, None)
+            pending.add("ticket_finished", {"counter": counter_no, "number": done.number,
+                                            "service": done.field_id, "seq": tx.last_event_id()})
+        return done
+
+    # ------------------------------------------------------------------ counters
+    def pause(self, counter_no: int, staff: str | None, reason: str,
+              minutes: int | None = None, note: str | None = None) -> CounterState:
+        self.counter(counter_no)
+        if reason not in PAUSE_REASONS:
+            raise InvalidRequest("pause_reason", "Lý do tạm ngưng không hợp lệ.",
+                                 f"reason must be one of {', '.join(PAUSE_REASONS)}.")
+        if minutes is not None and not 1 <= minutes <= MAX_PAUSE_MINUTES:
+            raise InvalidRequest("pause_minutes", f"Thời gian tạm ngưng phải từ 1 đến {MAX_PAUSE_MINUTES} phút.",
+                                 f"minutes must be between 1 and {MAX_PAUSE_MINUTES}.")
+        with self._change() as (tx, pending, now, day):
+            if tx.serving(day).get(counter_no) is not None:
+                raise Conflict("serving", "Hãy hoàn thành số đang phục vụ trước khi tạm ngưng.",
+                               "Finish the ticket being served before pausing.")
+            state = CounterState(counter_no, CounterStatus.PAUSED, reason,
+                                 (note or "")[:MAX_REASON_LENGTH] or None, now,
+                                 now + timedelta(minutes=minutes) if minutes else None)
+            tx.save_counter_state(state)
+            tx.append(Event(EventKind.COUNTER_PAUSED, now, day, None, None, counter_no, staff,
+                            {"reason": reason, "minutes": minutes, "note": state.note}))
+            self._counter_changed(tx, pending, counter_no, None)
+        return state
+
+    def resume(self, counter_no: int, staff: str | None) -> CounterState:
+        self.counter(counter_no)
+        with self._change() as (tx, pending, now, day):
+            before = tx.counter_states().get(counter_no, CounterState(counter_no))
+            state = CounterState(counter_no, CounterStatus.OPEN, since=now)
+            tx.save_counter_state(state)
+            if before.status is CounterStatus.PAUSED:
+                tx.append(Event(EventKind.COUNTER_RESUMED, now, day, None, None, counter_no, staff,
+                                {"paused_seconds": round((now - before.since).total_seconds(), 3)
+                                 if before.since else None}))
+            self._counter_changed(tx, pending, counter_no, tx.serving(day).get(counter_no))
+        return state
+
+    # ------------------------------------------------------------------- ratings
+    def rate(self, ticket_id: str, level: int, reason: str | None = None,
+             source: str = "api") -> Ticket:
+        """One rating per served ticket, tied to its counter and staff; never a default."""
+        levels = self.rules.rating_levels
+        if not 1 <= level <= len(levels):
+            raise InvalidRequest("rating_level", f"Mức đánh giá phải từ 1 đến {len(levels)}.",
+                                 f"level must be between 1 and {len(levels)}.")
+        with self._change() as (tx, pending, now, day):
+            ticket = self._ticket(tx, ticket_id)
+            if ticket.status is not TicketStatus.DONE:
+                raise Conflict("not_served", "Chỉ đánh giá được sau khi đã được phục vụ.",
+                               "Only a served ticket can be rated.")
+            if ticket.rating is not None:
+                raise Conflict("already_rated", "Số này đã được đánh giá. Mỗi lượt chỉ đánh giá một lần.",
+                               "This ticket has already been rated; one rating per ticket.")
+            assert ticket.finished_at is not None
+            if now - ticket.finished_at > timedelta(minutes=self.rules.rating_window_minutes):
+                raise Conflict("rating_expired", "Đã hết thời gian đánh giá cho lượt này.",
+                               "The time to rate this visit has passed.")
+            rated = ticket.with_(rating=level)
+            tx.save_ticket(rated)
+            tx.append(self._event(EventKind.RATED, rated, now, ticket.counter, ticket.staff, {
+                "level": level, "label": levels[level - 1],
+                "reason": (reason or "")[:MAX_REASON_LENGTH] or None, "source": source}))
+            pending.add("ticket_rated", {"counter": ticket.counter, "number": ticket.number,
+                                         "seq": tx.last_event_id()})
+            self._ticket_changed(pending, rated)
+        return rated
+
+    # --------------------------------------------------------------------- views
+    def _counter_view(self, number: int, state: CounterState, current: Ticket | None) -> dict[str, Any]:
+        counter = self.rules.counters[number]
+        return {
+            "counter": number,
+            "name": counter.name,
+            "zone": counter.zone,
+            "fields": list(counter.fields),
+            "status": state.status.value,
+            "pause_reason": state.reason,
+            "pause_label": PAUSE_REASONS.get(state.reason or "") if state.reason else None,
+            "paused_until": state.until.isoformat() if state.until else None,
+            "current": None if current is None else {
+                "number": current.number,
+                "service": current.field_id,
+                "called_at": current.called_at.isoformat() if current.called_at else None,
+            },
+        }
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        with self._lock, self.store.reading() as tx:
+            return self._ticket(tx, ticket_id)
+
+    def ticket_view(self, ticket_id: str) -> dict[str, Any]:
+        """What the phone page and GET /tickets/<id> show: no personal data, ever."""
+        with self._lock, self.store.reading() as tx:
+            ticket = self._ticket(tx, ticket_id)
+            day = self.today()
+            ahead: int | None = None
+            est: int | None = None
+            if ticket.status is TicketStatus.WAITING and ticket.day == day:
+                ahead, est = self._estimate(tx, day, ticket, tx.waiting(day))
+        return {
+            **ticket_json(ticket, self.rules),
+            "waiting_ahead": ahead,
+            "est_wait_min": est,
+        }
+
+    def snapshot(self, zone: str | None = None) -> dict[str, Any]:
+        """The full public state a display needs on (re)connect."""
+        with self._lock, self.store.reading() as tx:
+            now = self.clock.now()
+            day = rules.service_day(now, self.rules.timezone)
+            states = tx.counter_states()
+            serving = tx.serving(day)
+            waiting = self._waiting_counts(tx.waiting(day))
+            calls = tx.recent_calls(day, 20)
+            seq = tx.last_event_id()
+        counters = [
+            self._counter_view(n, states.get(n, CounterState(n)), serving.get(n))
+            for n, c in self.rules.counters.items()
+            if zone is None or c.zone == zone
+        ]
+        numbers = {c["counter"] for c in counters}
+        return {
+            "seq": seq,
+            "center": {"name": self.rules.center_name, "timezone": str(self.rules.timezone)},
+            "now": now.isoformat(),
+            "day": day.isoformat(),
+            "zone": zone,
+            "counters": counters,
+            "services": [
+                {"id": f.id, "name": f.name, "waiting": waiting.get(f.id, 0)}
+                for f in self.rules.fields.values()
+            ],
+            "waiting": waiting,
+            "recent_calls": [c for c in calls if c["counter"] in numbers][:10],
+        }
+
+    def services_view(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        local = now.astimezone(self.rules.timezone)
+        with self._lock, self.store.reading() as tx:
+            day = rules.service_day(now, self.rules.timezone)
+            waiting = self._waiting_counts(tx.waiting(day))
+            out = []
+            for f in self.rules.fields.values():
+                window = self.rules.hours_for(f.id).issuing_window(local)
+                sold_out = f.daily_cap is not None and tx.issued_count(day, f.id) >= f.daily_cap
+                out.append({
+                    "id": f.id, "name": f.name, "name_en": f.name_en or f.name,
+                    "prefix": f.prefix, "waiting": waiting.get(f.id, 0),
+                    "issuing": window.open and not sold_out,
+                    "closed_reason": "sold_out" if window.open and sold_out else window.reason,
+                    "closed_message": window.message_vi if not window.open else (
+                        f"Lĩnh vực {f.name} đã hết số hôm nay." if sold_out else None),
+                })
+        return out
+
+    def authorize_counter(self, counter_no: int, allowed: set[int] | None) -> None:
+        """`allowed` None means any counter (admin, manager, trusted device)."""
+        self.counter(counter_no)
+        if allowed is not None and counter_no not in allowed:
+            raise Forbidden("foreign_counter", f"Bạn không được thao tác trên quầy {counter_no}.",
+                            f"You may not act on counter {counter_no}.")
+
+
+def ticket_json(ticket: Ticket, rules_: CenterRules) -> dict[str, Any]:
+    """A ticket as the API shows it (public fields only)."""
+    field = rules_.fields.get(ticket.field_id)
+    return {
+        "id": ticket.id,
+        "number": ticket.number,
+        "service": ticket.field_id,
+        "service_name": field.name if field else ticket.field_id,
+        "status": ticket.status.value,
+        "priority": ticket.priority,
+        "priority_group": ticket.priority_group,
+        "issued_at": ticket.issued_at.astimezone(rules_.timezone).isoformat(),
+        "called_at": ticket.called_at.astimezone(rules_.timezone).isoformat() if ticket.called_at else None,
+        "finished_at": ticket.finished_at.astimezone(rules_.timezone).isoformat() if ticket.finished_at else None,
+        "counter": ticket.counter,
+        "target_counter": ticket.target_counter,
+        "outcome": ticket.outcome.value if ticket.outcome else None,
+        "dossiers": ticket.dossiers,
+        "rated": ticket.rating is not None,
+    }

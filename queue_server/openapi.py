@@ -1,0 +1,164 @@
+"""Request and response schemas, used twice: to validate every request body (jsonschema) and to
+publish the OpenAPI document at /api/v1/openapi.json. One definition, so the document cannot drift
+from what the server accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core.models import PAUSE_REASONS, Outcome
+
+TEXT = {"type": "string", "maxLength": 500}
+SERVICE_ID = {"type": "string", "minLength": 1, "maxLength": 40}
+COUNTER_NO = {"type": "integer", "minimum": 1, "maximum": 999}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+LOGIN = _obj({"username": {"type": "string", "minLength": 1, "maxLength": 64},
+              "password": {"type": "string", "minLength": 1, "maxLength": 256}},
+             ["username", "password"])
+ISSUE = _obj({"service": SERVICE_ID, "priority": {"type": "boolean"},
+              "priority_group": {"type": "string", "minLength": 1, "maxLength": 40}}, ["service"])
+EMPTY = _obj({})
+NO_SHOW = _obj({"ticket": {"type": "string", "minLength": 1, "maxLength": 64}})
+TRANSFER = _obj({"service": SERVICE_ID, "counter": COUNTER_NO},
+                oneOf=[{"required": ["service"]}, {"required": ["counter"]}])
+FINISH = _obj({"outcome": {"type": "string", "enum": [o.value for o in Outcome]},
+               "dossiers": {"type": "integer", "minimum": 0, "maximum": 999}}, ["outcome"])
+PAUSE = _obj({"reason": {"type": "string", "enum": list(PAUSE_REASONS)},
+              "minutes": {"type": "integer", "minimum": 1, "maximum": 480}, "note": TEXT}, ["reason"])
+CANCEL = _obj({"reason": TEXT})
+
+
+def rating_schema(levels: int) -> dict[str, Any]:
+    return _obj({"ticket": {"type": "string", "minLength": 1, "maxLength": 64},
+                 "level": {"type": "integer", "minimum": 1, "maximum": levels}, "reason": TEXT},
+                ["ticket", "level"])
+
+
+ERROR = _obj({"error": _obj({"code": {"type": "string"}, "message": {"type": "string"},
+                             "message_en": {"type": "string"}, "details": {}},
+                            ["code", "message", "message_en"])}, ["error"])
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+TICKET = {
+    "type": "object",
+    "required": ["id", "number", "service", "status", "issued_at"],
+    "properties": {
+        "id": {"type": "string"}, "number": {"type": "string"}, "service": {"type": "string"},
+        "service_name": {"type": "string"},
+        "status": {"type": "string", "enum": ["waiting", "called", "no_show", "done", "cancelled"]},
+        "priority": {"type": "boolean"}, "priority_group": _NULLABLE_STR,
+        "issued_at": {"type": "string"}, "called_at": _NULLABLE_STR, "finished_at": _NULLABLE_STR,
+        "counter": _NULLABLE_INT, "target_counter": _NULLABLE_INT, "outcome": _NULLABLE_STR,
+        "dossiers": _NULLABLE_INT, "rated": {"type": "boolean"},
+        "waiting_ahead": _NULLABLE_INT, "est_wait_min": _NULLABLE_INT,
+    },
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    names = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
+             409: "Not possible in the current state", 429: "Too many requests",
+             503: "Storage or device unavailable"}
+    return {str(c): {"description": names[c], "content": _json({"$ref": "#/components/schemas/Error"})}
+            for c in codes}
+
+
+def _op(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None, auth: bool = True,
+        errors: tuple[int, ...] = (400, 401, 403, 404, 409, 503), params: list[Any] | None = None,
+        body_required: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*errors)}}
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": _json(body)}
+    if auth:
+        op["security"] = [{"bearer": []}]
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None, code: int = 200) -> dict[str, Any]:
+    return {str(code): {"description": description, **({"content": _json(schema)} if schema else {})}}
+
+
+def build_document(rating_levels: int) -> dict[str, Any]:
+    ticket_ref = {"$ref": "#/components/schemas/Ticket"}
+    counter_param = [{"name": "n", "in": "path", "required": True, "schema": COUNTER_NO}]
+    ticket_param = [{"name": "ticket_id", "in": "path", "required": True,
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 64}}]
+    date_params = [{"name": n, "in": "query", "required": False,
+                    "schema": {"type": "string", "format": "date"}} for n in ("from", "to")]
+
+    def counter_op(summary: str, body: dict[str, Any], ok: dict[str, Any], required: bool) -> dict[str, Any]:
+        return {"post": _op(summary, ok, body, params=counter_param, body_required=required)}
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Queue hub API", "version": "1.0.0",
+                 "description": "Kiosk and queue management for Vietnamese public service centers. "
+                                "Errors carry a stable code and a Vietnamese and English message."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR, "Ticket": TICKET},
+        },
+        "paths": {
+            "/healthz": {"get": _op("Liveness and storage check", _ok("Healthy"), auth=False, errors=(503,))},
+            "/api/v1/auth/login": {"post": _op("Log in; returns a bearer token", _ok("Token"), LOGIN,
+                                               auth=False, errors=(400, 401))},
+            "/api/v1/auth/logout": {"post": _op("Log out (revoke the token)", _ok("Logged out"),
+                                                errors=(401,))},
+            "/api/v1/services": {"get": _op("Services (fields) with waiting counts and issuing state",
+                                            _ok("Services"), auth=False, errors=())},
+            "/api/v1/state": {"get": _op("Full public state (what a display gets on connect)",
+                                         _ok("State"), auth=False, errors=(400,),
+                                         params=[{"name": "zone", "in": "query", "required": False,
+                                                  "schema": {"type": "string"}}])},
+            "/api/v1/tickets": {"post": _op("Issue a ticket", _ok("Issued", ticket_ref, 201), ISSUE,
+                                            errors=(400, 401, 403, 409, 429, 503))},
+            "/api/v1/tickets/{ticket_id}": {"get": _op("A ticket's public status", _ok("Ticket", ticket_ref),
+                                                       auth=False, errors=(404,), params=ticket_param)},
+            "/api/v1/tickets/{ticket_id}/requeue": {"post": _op(
+                "Put a no-show ticket back in its queue", _ok("Re-queued", ticket_ref), EMPTY,
+                params=ticket_param, body_required=False)},
+            "/api/v1/tickets/{ticket_id}/cancel": {"post": _op(
+                "Cancel an open ticket", _ok("Cancelled", ticket_ref), CANCEL, params=ticket_param,
+                body_required=False)},
+            "/api/v1/counters": {"get": _op("Counters and their state", _ok("Counters"), auth=False, errors=())},
+            "/api/v1/counters/{n}/next": counter_op(
+                "Finish the current ticket and call the next", {**_ok("Called", ticket_ref),
+                                                                **_ok("Nobody waiting", code=204)}, EMPTY, False),
+            "/api/v1/counters/{n}/recall": counter_op("Call the current ticket again",
+                                                      _ok("Recalled", ticket_ref), EMPTY, False),
+            "/api/v1/counters/{n}/no-show": counter_op("Mark the citizen absent",
+                                                       _ok("Marked", ticket_ref), NO_SHOW, False),
+            "/api/v1/counters/{n}/transfer": counter_op("Move the current ticket to a service or counter",
+                                                        _ok("Transferred", ticket_ref), TRANSFER, True),
+            "/api/v1/counters/{n}/finish": counter_op("Finish the current ticket with its outcome",
+                                                      _ok("Finished", ticket_ref), FINISH, True),
+            "/api/v1/counters/{n}/pause": counter_op("Pause the counter", _ok("Paused"), PAUSE, True),
+            "/api/v1/counters/{n}/resume": counter_op("Resume the counter", _ok("Open"), EMPTY, False),
+            "/api/v1/ratings": {"post": _op("Rate a served ticket (the ticket id is the capability)",
+                                            _ok("Rated", code=201), rating_schema(rating_levels),
+                                            auth=False, errors=(400, 404, 409))},
+            "/api/v1/stats": {"get": _op("Statistics for a date range (manager)", _ok("Statistics"),
+                                         params=date_params, errors=(400, 401, 403))},
+            "/api/v1/reports/summary.xlsx": {"get": _op(
+                "Summary workbook for a date range (manager)",
+                {"200": {"description": "XLSX workbook", "content": {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "schema": {"type": "string", "format": "binary"}}}}},
+                params=date_params, errors=(400, 401, 403))},
+        },
+    }

@@ -1,0 +1,118 @@
+"""Statistics for a date range, derived from tickets and the event log (SPEC §7).
+
+Pure functions over `Ticket`s: the storage adapter supplies the rows; nothing here does I/O.
+Waiting time = first call − issue; service time = finish − last call (visits closed by a
+no-show or cancel have no service time). Percent figures use the reports' own rounding (2 places).
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections import defaultdict
+from datetime import date
+from statistics import mean, median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .core.models import CenterRules, Ticket, TicketStatus
+
+TARGET_WAIT_MINUTES = 15.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (what a spreadsheet user can check by hand)."""
+    ordered = sorted(values)
+    rank = max(1, -(-int(q * len(ordered) * 1000) // 1000))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _summary(minutes: list[float]) -> dict[str, float | None]:
+    if not minutes:
+        return {"avg": None, "median": None, "p90": None}
+    return {"avg": round(mean(minutes), 2), "median": round(median(minutes), 2),
+            "p90": round(_percentile(minutes, 0.9), 2)}
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _block(tickets: list[Ticket], first_calls: dict[str, float]) -> dict[str, Any]:
+    waits = [first_calls[t.id] for t in tickets if t.id in first_calls]
+    services = [
+        (t.finished_at - t.called_at).total_seconds() / 60.0
+        for t in tickets
+        if t.status is TicketStatus.DONE and t.called_at and t.finished_at
+    ]
+    status = Tally(t.status for t in tickets)
+    within = sum(1 for w in waits if w <= TARGET_WAIT_MINUTES)
+    return {
+        "issued": len(tickets),
+        "served": status[TicketStatus.DONE],
+        "no_show": status[TicketStatus.NO_SHOW],
+        "cancelled": status[TicketStatus.CANCELLED],
+        "waiting": status[TicketStatus.WAITING] + status[TicketStatus.CALLED],
+        "dossiers": sum(t.dossiers or 0 for t in tickets),
+        "wait_min": _summary(waits),
+        "service_min": _summary(services),
+        "within_target_pct": _pct(within, len(waits)),
+    }
+
+
+def satisfaction_table(tickets: list[Ticket], levels: tuple[str, ...]) -> dict[str, Any]:
+    """Total, then each level with count and percent — exactly as the reports print it."""
+    rated = [t.rating for t in tickets if t.rating is not None]
+    counts = Tally(rated)
+    return {
+        "total": len(rated),
+        "levels": [
+            {"level": i, "label": label, "count": counts[i], "percent": _pct(counts[i], len(rated))}
+            for i, label in enumerate(levels, start=1)
+        ],
+    }
+
+
+def compute(
+    tickets: list[Ticket],
+    first_call_minutes: dict[str, float],
+    rules: CenterRules,
+    first: date,
+    last: date,
+) -> dict[str, Any]:
+    tz: ZoneInfo = rules.timezone
+    by_field: dict[str, list[Ticket]] = defaultdict(list)
+    by_counter: dict[int, list[Ticket]] = defaultdict(list)
+    by_staff: dict[str, list[Ticket]] = defaultdict(list)
+    by_hour: dict[int, list[Ticket]] = defaultdict(list)
+    by_day: dict[str, list[Ticket]] = defaultdict(list)
+    for t in tickets:
+        by_field[t.field_id].append(t)
+        if t.counter is not None:
+            by_counter[t.counter].append(t)
+        if t.staff:
+            by_staff[t.staff].append(t)
+        by_hour[t.issued_at.astimezone(tz).hour].append(t)
+        by_day[t.day.isoformat()].append(t)
+    days_open = len(by_day)
+    total = _block(tickets, first_call_minutes)
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "target_wait_min": TARGET_WAIT_MINUTES,
+        "totals": total,
+        "days_with_visits": days_open,
+        "visits_per_day": round(len(tickets) / days_open, 2) if days_open else 0.0,
+        "dossiers_per_day": round(total["dossiers"] / days_open, 2) if days_open else 0.0,
+        "by_service": [
+            {"service": fid, "name": rules.fields[fid].name if fid in rules.fields else fid,
+             **_block(by_field[fid], first_call_minutes)}
+            for fid in [*rules.fields, *(f for f in by_field if f not in rules.fields)]
+            if fid in by_field or fid in rules.fields
+        ],
+        "by_counter": [{"counter": n, **_block(ts, first_call_minutes)}
+                       for n, ts in sorted(by_counter.items())],
+        "by_staff": [{"staff": s, **_block(ts, first_call_minutes)} for s, ts in sorted(by_staff.items())],
+        "by_hour": [{"hour": h, "issued": len(ts)} for h, ts in sorted(by_hour.items())],
+        "by_day": [{"day": d, **_block(ts, first_call_minutes)} for d, ts in sorted(by_day.items())],
+        "satisfaction": satisfaction_table(tickets, rules.rating_levels),
+    }

@@ -1,0 +1,443 @@
+"""SQLite storage: the embedded default for one center.
+
+- WAL journal with `synchronous=FULL`: a commit returns only after the log is on disk, so a ticket
+  answered 201 survives a power cut or `kill -9`.
+- Every change runs in `BEGIN IMMEDIATE`, which takes the write lock up front; numbers are allocated
+  inside the same transaction as the ticket row, so they are unique and gapless even with several
+  processes on one file.
+- The schema is versioned with `PRAGMA user_version`; migrations run in order at open.
+- The event log is append-only: triggers refuse UPDATE and DELETE on it.
+- One hub per data folder: an exclusive `flock` on `hub.lock` keeps a second one out.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .core.models import (
+    CounterState,
+    CounterStatus,
+    Event,
+    Outcome,
+    Ticket,
+    TicketStatus,
+)
+
+MIGRATIONS: list[str] = [
+    # v1: tickets, per-day number sequences, the event log, counter states, login sessions
+    """
+    CREATE TABLE tickets (
+        id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        origin_field TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        field_id TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        priority_group TEXT,
+        status TEXT NOT NULL,
+        issued_at REAL NOT NULL,
+        source TEXT NOT NULL,
+        called_at REAL,
+        finished_at REAL,
+        counter INTEGER,
+        staff TEXT,
+        target_counter INTEGER,
+        outcome TEXT,
+        dossiers INTEGER,
+        recalls INTEGER NOT NULL DEFAULT 0,
+        rating INTEGER,
+        UNIQUE (day, origin_field, seq)
+    );
+    CREATE INDEX tickets_status_day ON tickets (status, day);
+    CREATE INDEX tickets_day_field ON tickets (day, field_id, status);
+    CREATE TABLE sequences (
+        day TEXT NOT NULL,
+        field_id TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (day, field_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ticket_id TEXT,
+        field_id TEXT,
+        counter INTEGER,
+        staff TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_day_field_kind ON events (day, field_id, kind);
+    CREATE INDEX events_ticket ON events (ticket_id);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TABLE counter_states (
+        counter INTEGER PRIMARY KEY,
+        status TEXT NOT NULL,
+        reason TEXT,
+        note TEXT,
+        since REAL,
+        until REAL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreLocked(RuntimeError):
+    """Another hub process already owns this data folder."""
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+
+
+def _ticket(row: sqlite3.Row) -> Ticket:
+    return Ticket(
+        id=row["id"],
+        day=date.fromisoformat(row["day"]),
+        origin_field=row["origin_field"],
+        seq=row["seq"],
+        number=row["number"],
+        field_id=row["field_id"],
+        priority=bool(row["priority"]),
+        priority_group=row["priority_group"],
+        status=TicketStatus(row["status"]),
+        issued_at=_dt(row["issued_at"]),  # type: ignore[arg-type]
+        source=row["source"],
+        called_at=_dt(row["called_at"]),
+        finished_at=_dt(row["finished_at"]),
+        counter=row["counter"],
+        staff=row["staff"],
+        target_counter=row["target_counter"],
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        dossiers=row["dossiers"],
+        recalls=row["recalls"],
+        rating=row["rating"],
+    )
+
+
+def _ticket_params(t: Ticket) -> dict[str, Any]:
+    return {
+        "id": t.id, "day": t.day.isoformat(), "origin_field": t.origin_field, "seq": t.seq,
+        "number": t.number, "field_id": t.field_id, "priority": int(t.priority),
+        "priority_group": t.priority_group, "status": t.status.value,
+        "issued_at": _ts(t.issued_at), "source": t.source, "called_at": _ts(t.called_at),
+        "finished_at": _ts(t.finished_at), "counter": t.counter, "staff": t.staff,
+        "target_counter": t.target_counter, "outcome": t.outcome.value if t.outcome else None,
+        "dossiers": t.dossiers, "recalls": t.recalls, "rating": t.rating,
+    }
+
+
+_TICKET_COLUMNS = [
+    "id", "day", "origin_field", "seq", "number", "field_id", "priority", "priority_group",
+    "status", "issued_at", "source", "called_at", "finished_at", "counter", "staff",
+    "target_counter", "outcome", "dossiers", "recalls", "rating",
+]
+_INSERT_TICKET = (
+    f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _TICKET_COLUMNS)})"
+)
+_UPDATE_TICKET = (
+    "UPDATE tickets SET "
+    + ", ".join(f"{c} = :{c}" for c in _TICKET_COLUMNS if c != "id")
+    + " WHERE id = :id"
+)
+
+
+class SqliteUnitOfWork:
+    """The queries of one transaction (see `core.ports.UnitOfWork`)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def next_seq(self, day: date, origin_field: str) -> int:
+        row = self.db.execute(
+            "INSERT INTO sequences (day, field_id, last_seq) VALUES (?, ?, 1) "
+            "ON CONFLICT (day, field_id) DO UPDATE SET last_seq = last_seq + 1 "
+            "RETURNING last_seq",
+            (day.isoformat(), origin_field),
+        ).fetchone()
+        return int(row[0])
+
+    def issued_count(self, day: date, origin_field: str) -> int:
+        row = self.db.execute(
+            "SELECT last_seq FROM sequences WHERE day = ? AND field_id = ?",
+            (day.isoformat(), origin_field),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def insert_ticket(self, ticket: Ticket) -> None:
+        self.db.execute(_INSERT_TICKET, _ticket_params(ticket))
+
+    def save_ticket(self, ticket: Ticket) -> None:
+        self.db.execute(_UPDATE_TICKET, _ticket_params(ticket))
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        row = self.db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return _ticket(row) if row else None
+
+    def waiting(self, day: date) -> list[Ticket]:
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE status = 'waiting' AND day = ? ORDER BY issued_at, seq",
+            (day.isoformat(),),
+        )
+        return [_ticket(r) for r in rows]
+
+    def serving(self, day: date) -> dict[int, Ticket]:
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE status = 'called' AND day = ?", (day.isoformat(),)
+        )
+        return {r["counter"]: _ticket(r) for r in rows}
+
+    def open_tickets_before(self, day: date) -> list[Ticket]:
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE status IN ('waiting', 'called') AND day < ?",
+            (day.isoformat(),),
+        )
+        return [_ticket(r) for r in rows]
+
+    def append(self, event: Event) -> int:
+        cur = self.db.execute(
+            "INSERT INTO events (at, day, kind, ticket_id, field_id, counter, staff, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.at.timestamp(), event.day.isoformat(), event.kind.value, event.ticket_id,
+                event.field_id, event.counter, event.staff,
+                json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def priority_streak(self, day: date, field_id: str, limit: int) -> int:
+        rows = self.db.execute(
+            "SELECT t.priority FROM events e JOIN tickets t ON t.id = e.ticket_id "
+            "WHERE e.day = ? AND e.field_id = ? AND e.kind = 'called' ORDER BY e.id DESC LIMIT ?",
+            (day.isoformat(), field_id, limit),
+        ).fetchall()
+        streak = 0
+        for (priority,) in rows:
+            if not priority:
+                break
+            streak += 1
+        return streak
+
+    def service_durations(self, day: date, field_id: str, limit: int) -> list[float]:
+        rows = self.db.execute(
+            "SELECT (finished_at - called_at) / 60.0 FROM tickets "
+            "WHERE day = ? AND field_id = ? AND status = 'done' AND called_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ?",
+            (day.isoformat(), field_id, limit),
+        ).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def counter_states(self) -> dict[int, CounterState]:
+        rows = self.db.execute("SELECT * FROM counter_states")
+        return {
+            r["counter"]: CounterState(
+                r["counter"], CounterStatus(r["status"]), r["reason"], r["note"],
+                _dt(r["since"]), _dt(r["until"]),
+            )
+            for r in rows
+        }
+
+    def save_counter_state(self, state: CounterState) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO counter_states (counter, status, reason, note, since, until) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (state.number, state.status.value, state.reason, state.note, _ts(state.since),
+             _ts(state.until)),
+        )
+
+    def recent_calls(self, day: date, limit: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT e.at, e.counter, e.kind, t.number, t.field_id FROM events e "
+            "JOIN tickets t ON t.id = e.ticket_id "
+            "WHERE e.day = ? AND e.kind IN ('called', 'recalled') ORDER BY e.id DESC LIMIT ?",
+            (day.isoformat(), limit),
+        )
+        return [
+            {"number": r["number"], "counter": r["counter"], "service": r["field_id"],
+             "called_at": _dt(r["at"]).isoformat(),  # type: ignore[union-attr]
+             "recall": r["kind"] == "recalled"}
+            for r in rows
+        ]
+
+    def last_event_id(self) -> int:
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- reporting reads (statistics are derived from tickets and the event log)
+    def tickets_between(self, first: date, last: date) -> list[Ticket]:
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE day BETWEEN ? AND ? ORDER BY issued_at",
+            (first.isoformat(), last.isoformat()),
+        )
+        return [_ticket(r) for r in rows]
+
+    def events_for(self, ticket_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT * FROM events WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        )
+        return [
+            {"id": r["id"], "kind": r["kind"], "at": _dt(r["at"]).isoformat(),  # type: ignore[union-attr]
+             "counter": r["counter"], "staff": r["staff"], "field": r["field_id"],
+             "data": json.loads(r["data"])}
+            for r in rows
+        ]
+
+    def events_between(self, first: date, last: date, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in kinds)
+        rows = self.db.execute(
+            f"SELECT * FROM events WHERE day BETWEEN ? AND ? AND kind IN ({marks}) ORDER BY id",
+            (first.isoformat(), last.isoformat(), *kinds),
+        )
+        return [
+            {"kind": r["kind"], "at": _dt(r["at"]), "ticket_id": r["ticket_id"],
+             "field": r["field_id"], "counter": r["counter"], "staff": r["staff"],
+             "data": json.loads(r["data"])}
+            for r in rows
+        ]
+
+
+class SqliteStore:
+    """Owns the database file of one center (and the lock on its data folder)."""
+
+    def __init__(self, path: Path, lock_folder: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = None
+        if lock_folder:
+            self._lock_file = open(self.path.parent / "hub.lock", "w")  # noqa: SIM115
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self._lock_file.close()
+                raise StoreLocked(
+                    f"another queue-server already uses {self.path.parent}; stop it first"
+                ) from exc
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                  timeout=10.0)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._mutex = threading.RLock()
+        self._uow = SqliteUnitOfWork(self.db)
+        self.migrate()
+
+    def migrate(self) -> None:
+        with self._mutex:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema v{version}, newer than this program (v{SCHEMA_VERSION}); "
+                    "upgrade the program, do not downgrade the data"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[number]):
+                        self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {number + 1}")
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+
+    @property
+    def schema_version(self) -> int:
+        with self._mutex:
+            return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteUnitOfWork]:
+        """BEGIN IMMEDIATE … COMMIT; any exception rolls everything back."""
+        with self._mutex:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._uow
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[SqliteUnitOfWork]:
+        """A consistent read (one snapshot of the WAL)."""
+        with self._mutex:
+            self.db.execute("BEGIN")
+            try:
+                yield self._uow
+            finally:
+                self.db.execute("COMMIT")
+
+    # -- login sessions (tokens are stored hashed)
+    def add_session(self, token_hash: str, username: str, expires_at: float) -> None:
+        with self._mutex:
+            self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (expires_at - 7 * 86400,))
+            self.db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, username, expires_at))
+
+    def session(self, token_hash: str) -> tuple[str, float] | None:
+        with self._mutex:
+            row = self.db.execute(
+                "SELECT username, expires_at FROM sessions WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def drop_session(self, token_hash: str) -> None:
+        with self._mutex:
+            self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def ping(self) -> bool:
+        with self._mutex:
+            return self.db.execute("SELECT 1").fetchone()[0] == 1
+
+    def close(self) -> None:
+        with self._mutex:
+            self.db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (triggers contain ';' inside BEGIN … END)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def default_db_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "queue.sqlite3"
+
+
+__all__ = ["SqliteStore", "SqliteUnitOfWork", "StoreLocked", "default_db_path", "SCHEMA_VERSION"]

@@ -1,0 +1,103 @@
+"""Shared fixtures: a real hub process on a free port, with its own data folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class HubProcess:
+    """A `queue-server` subprocess; `restart()` keeps its data folder and port."""
+
+    data: Path
+    port: int
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "HubProcess":
+        log = open(self.data.parent / f"hub-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "queue_server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--data", str(self.data), *self.args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}; see {log.name}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("hub did not become healthy in time")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> "HubProcess":
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture
+def hub_factory(tmp_path: Path) -> Iterator[object]:
+    started: list[HubProcess] = []
+
+    def make(*args: str) -> HubProcess:
+        hub = HubProcess(tmp_path / f"data{len(started)}", free_port(), list(args))
+        started.append(hub)
+        return hub.start()
+
+    yield make
+    for hub in started:
+        hub.stop()
+
+
+@pytest.fixture
+def hub(hub_factory) -> HubProcess:  # type: ignore[no-untyped-def]
+    """The demo center, fresh."""
+    return hub_factory("--demo")  # type: ignore[no-any-return]
+
+
+DEVICE = {"Authorization": "Bearer demo-device"}
+
+
+def login(base: str, username: str, password: str = "demo") -> dict[str, str]:
+    r = requests.post(f"{base}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['token']}"}
