@@ -265,6 +265,24 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
                         "label": service.rules.rating_levels[data["level"] - 1],
                         "counter": ticket.counter}), 201
 
+    counter_rating = openapi.counter_rating_schema(len(service.rules.rating_levels))
+
+    @bp.get("/api/v1/counters/<int:n>/rating")
+    def rating_target(n: int) -> Response:
+        return jsonify({"target": service.rating_target(n)})
+
+    @bp.post("/api/v1/counters/<int:n>/rating")
+    def rate_at_counter(n: int) -> tuple[Response, int]:
+        principal = who()
+        assert principal is not None
+        principal.require("rate")
+        if not principal.is_device:
+            service.authorize_counter(n, principal.counters_allowed())
+        data = reader.body(counter_rating)
+        ticket = service.rate_at_counter(n, data["level"], data.get("reason"), source=principal.name)
+        return jsonify({"number": ticket.number, "level": ticket.rating, "counter": n,
+                        "label": service.rules.rating_levels[data["level"] - 1]}), 201
+
     def _stats() -> dict[str, Any]:
         principal = who()
         assert principal is not None

@@ -266,11 +266,12 @@ def parse_config(text: str, file: str = "config") -> Config:
         groups=groups,
     )
 
-    ratings = r.table(raw.get("ratings", {}), ["ratings"], {"levels", "window_minutes"})
+    ratings = r.table(raw.get("ratings", {}), ["ratings"], {"levels", "window_minutes", "counter_seconds"})
     levels = r.get(ratings, ["ratings"], "levels", list, list(DEFAULT_RATING_LEVELS),
                    lambda v: None if 2 <= len(v) <= 5 and all(isinstance(x, str) and x.strip() for x in v)
                    else "must list 2 to 5 non-empty labels, best first")
     rating_window = r.get(ratings, ["ratings"], "window_minutes", int, 24 * 60, _between(1, 7 * 24 * 60))
+    counter_seconds = r.get(ratings, ["ratings"], "counter_seconds", int, 120, _between(10, 3600))
 
     auth = r.table(raw.get("auth", {}), ["auth"], {"token_hours"})
     token_hours = float(r.get(auth, ["auth"], "token_hours", float, 12.0, _between(0.1, 24 * 30)))
@@ -391,6 +392,7 @@ def parse_config(text: str, file: str = "config") -> Config:
         service_time_window=window,
         rating_levels=tuple(levels),
         rating_window_minutes=rating_window,
+        counter_rating_seconds=counter_seconds,
     )
     return Config(
         rules=rules, staff=staff, devices=tuple(devices), public_url=public_url.rstrip("/"),

@@ -37,6 +37,10 @@ PAUSE = _obj({"reason": {"type": "string", "enum": list(PAUSE_REASONS)},
 CANCEL = _obj({"reason": TEXT})
 
 
+def counter_rating_schema(levels: int) -> dict[str, Any]:
+    return _obj({"level": {"type": "integer", "minimum": 1, "maximum": levels}, "reason": TEXT}, ["level"])
+
+
 def rating_schema(levels: int) -> dict[str, Any]:
     return _obj({"ticket": {"type": "string", "minLength": 1, "maxLength": 64},
                  "level": {"type": "integer", "minimum": 1, "maximum": levels}, "reason": TEXT},
@@ -149,6 +153,12 @@ def build_document(rating_levels: int) -> dict[str, Any]:
                                                       _ok("Finished", ticket_ref), FINISH, True),
             "/api/v1/counters/{n}/pause": counter_op("Pause the counter", _ok("Paused"), PAUSE, True),
             "/api/v1/counters/{n}/resume": counter_op("Resume the counter", _ok("Open"), EMPTY, False),
+            "/api/v1/counters/{n}/rating": {
+                "get": _op("What the counter-side rating screen offers now (the number just served)",
+                           _ok("Rating target or null"), auth=False, errors=(404,), params=counter_param),
+                "post": _op("Rate the visit this counter just finished", _ok("Rated", code=201),
+                            counter_rating_schema(rating_levels), errors=(400, 401, 403, 404, 409),
+                            params=counter_param)},
             "/api/v1/ratings": {"post": _op("Rate a served ticket (the ticket id is the capability)",
                                             _ok("Rated", code=201), rating_schema(rating_levels),
                                             auth=False, errors=(400, 404, 409))},

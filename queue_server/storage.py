@@ -288,6 +288,18 @@ class SqliteUnitOfWork:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         return int(row[0]) if row else 0
 
+    def served_counts(self, day: date) -> dict[int, int]:
+        rows = self.db.execute(
+            "SELECT counter, COUNT(*) FROM tickets WHERE day = ? AND status = 'done' "
+            "AND counter IS NOT NULL GROUP BY counter", (day.isoformat(),))
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def last_finished(self, day: date, counter: int) -> Ticket | None:
+        row = self.db.execute(
+            "SELECT * FROM tickets WHERE day = ? AND counter = ? AND status = 'done' "
+            "ORDER BY finished_at DESC LIMIT 1", (day.isoformat(), counter)).fetchone()
+        return _ticket(row) if row else None
+
     # -- reporting reads (statistics are derived from tickets and the event log)
     def tickets_between(self, first: date, last: date) -> list[Ticket]:
         rows = self.db.execute(

@@ -177,6 +177,7 @@ class CenterRules:
     service_time_window: int = 10  # finished visits averaged for the estimate
     rating_levels: tuple[str, ...] = DEFAULT_RATING_LEVELS
     rating_window_minutes: int = 24 * 60  # how long after service a rating is accepted
+    counter_rating_seconds: int = 120  # how long a counter-side screen offers the last visit
     center_name_en: str = ""
 
     def hours_for(self, field_id: str) -> WorkingHours:

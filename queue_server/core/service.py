@@ -150,7 +150,8 @@ class QueueService:
     def _counter_changed(self, tx: UnitOfWork, pending: _Pending, number: int,
                          current: Ticket | None) -> None:
         state = tx.counter_states().get(number, CounterState(number))
-        pending.add("counter_changed", {**self._counter_view(number, state, current),
+        served = tx.served_counts(self.today()).get(number, 0)
+        pending.add("counter_changed", {**self._counter_view(number, state, current, served),
                                         "seq": tx.last_event_id()})
 
     def _called(self, tx: UnitOfWork, pending: _Pending, ticket: Ticket, recall: bool) -> None:
@@ -464,8 +465,35 @@ class QueueService:
             self._ticket_changed(pending, rated)
         return rated
 
+    def rate_at_counter(self, counter_no: int, level: int, reason: str | None = None,
+                        source: str = "counter") -> Ticket:
+        """Rate the ticket this counter finished last, if it was finished within the counter
+        rating window and is unrated: a counter-side screen or rating box never sees ticket ids."""
+        self.counter(counter_no)
+        with self._lock, self.store.reading() as tx:
+            last = tx.last_finished(self.today(), counter_no)
+        window = timedelta(seconds=self.rules.counter_rating_seconds)
+        if last is None or last.finished_at is None or self.clock.now() - last.finished_at > window:
+            raise Conflict("nothing_to_rate", "Hiện không có lượt phục vụ nào để đánh giá tại quầy này.",
+                           f"Counter {counter_no} has no recently finished visit to rate.")
+        return self.rate(last.id, level, reason, source)
+
+    def rating_target(self, counter_no: int) -> dict[str, Any] | None:
+        """What a counter-side rating screen offers now: the number just served, or None."""
+        self.counter(counter_no)
+        with self._lock, self.store.reading() as tx:
+            last = tx.last_finished(self.today(), counter_no)
+        if last is None or last.finished_at is None or last.rating is not None:
+            return None
+        left = self.rules.counter_rating_seconds - (self.clock.now() - last.finished_at).total_seconds()
+        if left <= 0:
+            return None
+        return {"counter": counter_no, "number": last.number, "service": last.field_id,
+                "seconds_left": round(left), "levels": list(self.rules.rating_levels)}
+
     # --------------------------------------------------------------------- views
-    def _counter_view(self, number: int, state: CounterState, current: Ticket | None) -> dict[str, Any]:
+    def _counter_view(self, number: int, state: CounterState, current: Ticket | None,
+                      served_today: int | None = None) -> dict[str, Any]:
         counter = self.rules.counters[number]
         return {
             "counter": number,
@@ -476,6 +504,7 @@ class QueueService:
             "pause_reason": state.reason,
             "pause_label": PAUSE_REASONS.get(state.reason or "") if state.reason else None,
             "paused_until": state.until.isoformat() if state.until else None,
+            **({"served_today": served_today} if served_today is not None else {}),
             "current": None if current is None else {
                 "number": current.number,
                 "service": current.field_id,
@@ -511,9 +540,10 @@ class QueueService:
             serving = tx.serving(day)
             waiting = self._waiting_counts(tx.waiting(day))
             calls = tx.recent_calls(day, 20)
+            served = tx.served_counts(day)
             seq = tx.last_event_id()
         counters = [
-            self._counter_view(n, states.get(n, CounterState(n)), serving.get(n))
+            self._counter_view(n, states.get(n, CounterState(n)), serving.get(n), served.get(n, 0))
             for n, c in self.rules.counters.items()
             if zone is None or c.zone == zone
         ]
