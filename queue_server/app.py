@@ -107,6 +107,9 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     app.extensions["queue"] = service
     app.extensions["hub_config"] = config
     app.register_blueprint(create_api(service, auth, store, config.public_issuing))
+    from display.web import create_pages
+
+    app.register_blueprint(create_pages(service, config))
     register_handlers(socketio, service)
 
     @app.get("/audio/<key>.wav")

@@ -1,0 +1,104 @@
+"""Config files: every bad value is refused with the key and the line named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from queue_server.config import ConfigError, parse_config
+
+GOOD = """[center]
+name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
+timezone = "Asia/Ho_Chi_Minh"
+
+[hours]
+mon = ["07:30-11:30", "13:30-17:00"]
+cutoff_minutes = 15
+
+[[fields]]
+id = "ho-tich"
+name = "Hộ tịch"
+start = 1001
+
+[[fields]]
+id = "chung-thuc"
+name = "Chứng thực"
+start = 2001
+
+[[counters]]
+number = 1
+name = "Quầy 1"
+fields = ["ho-tich", "chung-thuc"]
+"""
+
+
+def error_of(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "center.toml")
+    return err.value
+
+
+def test_good_config_parses() -> None:
+    cfg = parse_config(GOOD)
+    assert list(cfg.rules.fields) == ["ho-tich", "chung-thuc"]
+    assert cfg.rules.counters[1].fields == ("ho-tich", "chung-thuc")
+    assert cfg.rules.hours.cutoff_minutes == 15 and not cfg.rules.hours.always_open
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "line", "words"),
+    [
+        ('start = 2001', 'start = "2001"', "fields[1].start", 17, "must be integer"),
+        ('start = 1001', 'start = -5', "fields[0].start", 12, "between"),
+        ('fields = ["ho-tich", "chung-thuc"]', 'fields = ["ho-tich", "dat-dai"]', "counters[0].fields", 22, "unknown field 'dat-dai'"),
+        ('cutoff_minutes = 15', 'cutoff_minutes = 15\nlunch = 3', "hours.lunch", 8, "unknown key"),
+        ('"13:30-17:00"', '"13:30-12:00"', "hours.mon", 6, "ends before it starts"),
+        ('timezone = "Asia/Ho_Chi_Minh"', 'timezone = "Mars/Olympus"', "center.timezone", 3, "unknown time zone"),
+        ('id = "chung-thuc"', 'id = "ho-tich"', "fields[1].id", 15, "duplicate"),
+        ('number = 1', 'number = 0', "counters[0].number", 20, "between"),
+    ],
+)
+def test_bad_value_names_key_and_line(old: str, new: str, key: str, line: int, words: str) -> None:
+    assert old in GOOD
+    err = error_of(GOOD.replace(old, new, 1))
+    assert err.key == key
+    assert err.line == line, str(err)
+    assert words in str(err) and "center.toml" in str(err)
+
+
+def test_syntax_error_gives_line() -> None:
+    err = error_of(GOOD.replace('name = "Hộ tịch"', 'name = "Hộ tịch'))
+    assert "line 11" in str(err)
+
+
+def test_missing_sections() -> None:
+    assert error_of('[[fields]]\nid="a"\nname="A"').key == "center"
+    assert error_of('[center]\nname = "X"\n').key == "fields"
+
+
+def test_unknown_section() -> None:
+    err = error_of(GOOD + "\n[printerz]\nkind = 1\n")
+    assert err.key == "printerz" and err.line == 24
+
+
+def test_cli_check_reports_error_and_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("start = 1001", "start = 1.5"), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "queue_server", "--config", str(bad), "--check"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2
+    assert "line 12: fields[0].start: must be integer" in run.stderr
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD, encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "queue_server", "--config", str(good), "--check"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and "2 fields, 1 counters" in run.stdout
+
+
+def test_example_config_in_repo_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2]
+    cfg = parse_config((root / "config" / "example.toml").read_text(encoding="utf-8"), "example.toml")
+    assert cfg.rules.fields and cfg.staff
