@@ -18,12 +18,12 @@ import socketserver
 import threading
 import time
 import tty
-from enum import Enum
+from enum import StrEnum
 from types import TracebackType
 from typing import Final
 
 
-class FakeState(str, Enum):
+class FakeState(StrEnum):
     """Conditions the emulated printer can be put in."""
 
     OK = "ok"

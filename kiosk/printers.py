@@ -18,9 +18,9 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable
-from enum import Enum
+from dataclasses import dataclass
+from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
 from types import TracebackType
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_STATUS_TIMEOUT: Final = 0.5
 
 
-class PrinterStatus(str, Enum):
+class PrinterStatus(StrEnum):
     """What the kiosk needs to know, with the sentence it shows the citizen."""
 
     OK = "ok"
@@ -138,7 +138,7 @@ def query_command(n: int) -> bytes:
     """DLE EOT n for n in 1..4."""
     if n not in (1, 2, 3, 4):
         raise ValueError(f"DLE EOT n must be 1-4, got {n}")
-    return DLE + EOT + bytes((n,))
+    return bytes(DLE + EOT) + bytes((n,))
 
 
 @dataclass
@@ -248,8 +248,8 @@ class ReceiptPrinter(ABC):
             self._closed = True
             self._close()
 
-    def _close(self) -> None:
-        pass
+    def _close(self) -> None:  # noqa: B027  (optional hook; most backends hold a transport)
+        """Release the backend's transport, if it has one."""
 
     def __enter__(self) -> ReceiptPrinter:
         return self
@@ -479,19 +479,19 @@ class NetworkPrinter(EscposPrinter):
 
     def _device(self) -> Escpos:
         esc = super()._device()
-        sock: socket.socket = esc.device  # type: ignore[assignment]
+        sock: socket.socket = esc.device
         sock.settimeout(self.write_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return esc
 
     def _drain(self, esc: Escpos) -> None:
-        sock: socket.socket = esc.device  # type: ignore[assignment]
+        sock: socket.socket = esc.device
         while select.select([sock], [], [], 0)[0]:
             if not sock.recv(256):
                 raise ConnectionResetError("printer closed the connection")
 
     def _read_byte(self, esc: Escpos, timeout: float) -> int | None:
-        sock: socket.socket = esc.device  # type: ignore[assignment]
+        sock: socket.socket = esc.device
         ready, _, _ = select.select([sock], [], [], timeout)
         if not ready:
             return None
@@ -531,16 +531,16 @@ class SerialPrinter(EscposPrinter):
 
     def _device(self) -> Escpos:
         esc = super()._device()
-        esc.device.write_timeout = self.write_timeout  # type: ignore[union-attr]
+        esc.device.write_timeout = self.write_timeout
         return esc
 
     def _drain(self, esc: Escpos) -> None:
-        esc.device.reset_input_buffer()  # type: ignore[union-attr]
+        esc.device.reset_input_buffer()
 
     def _read_byte(self, esc: Escpos, timeout: float) -> int | None:
         port = esc.device
-        port.timeout = timeout  # type: ignore[union-attr]
-        data = port.read(1)  # type: ignore[union-attr]
+        port.timeout = timeout
+        data = port.read(1)
         return data[0] if data else None
 
 
@@ -586,7 +586,7 @@ class UsbPrinter(EscposPrinter):
 
         while True:
             try:
-                esc.device.read(self.in_ep, 64, 1)  # type: ignore[union-attr]
+                esc.device.read(self.in_ep, 64, 1)
             except usb.core.USBTimeoutError:
                 return
 
@@ -594,7 +594,7 @@ class UsbPrinter(EscposPrinter):
         import usb.core
 
         try:
-            data = esc.device.read(self.in_ep, 64, max(1, int(timeout * 1000)))  # type: ignore[union-attr]
+            data = esc.device.read(self.in_ep, 64, max(1, int(timeout * 1000)))
         except usb.core.USBTimeoutError:
             return None
         return data[0] if len(data) else None
@@ -647,7 +647,7 @@ class FilePrinter(EscposPrinter):
     def _drain(self, esc: Escpos) -> None:
         f = esc.device
         while select.select([f], [], [], 0)[0]:
-            if not os.read(f.fileno(), 256):  # type: ignore[union-attr]
+            if not os.read(f.fileno(), 256):
                 return  # end of file: a plain file never answers
 
     def _read_byte(self, esc: Escpos, timeout: float) -> int | None:
@@ -655,7 +655,7 @@ class FilePrinter(EscposPrinter):
         ready, _, _ = select.select([f], [], [], timeout)
         if not ready:
             return None
-        data = os.read(f.fileno(), 1)  # type: ignore[union-attr]
+        data = os.read(f.fileno(), 1)
         return data[0] if data else None
 
 
@@ -710,7 +710,9 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
     """
     kind = cfg.get("kind", "simulated")
     if kind not in _KIND_KEYS:
-        raise ValueError(f"printer config key 'kind' must be one of {sorted(_KIND_KEYS)}, got {kind!r}")
+        raise ValueError(
+            f"printer config key 'kind' must be one of {sorted(_KIND_KEYS)}, got {kind!r}"
+        )
     unknown = sorted(set(cfg) - _COMMON_KEYS - _KIND_KEYS[kind])
     if unknown:
         raise ValueError(f"printer config key {unknown[0]!r} is not valid for kind {kind!r}")
@@ -725,7 +727,9 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
     try:
         get_profile(profile)
     except (KeyError, TypeError):
-        raise ValueError(f"printer config key 'profile': unknown python-escpos profile {profile!r}") from None
+        raise ValueError(
+            f"printer config key 'profile': unknown python-escpos profile {profile!r}"
+        ) from None
     timeout = _float(cfg, "status_timeout", DEFAULT_STATUS_TIMEOUT)
     common: dict[str, Any] = {"width": width, "profile": profile, "status_timeout": timeout}
 
@@ -768,5 +772,7 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
         )
     status_mode = cfg.get("status", "query")
     if status_mode not in ("query", "assume_ok"):
-        raise ValueError(f"printer config key 'status' must be 'query' or 'assume_ok', got {status_mode!r}")
+        raise ValueError(
+            f"printer config key 'status' must be 'query' or 'assume_ok', got {status_mode!r}"
+        )
     return FilePrinter(_str(cfg, "device"), status_mode=status_mode, **common)

@@ -82,5 +82,5 @@ class TicketContent:
         return f"Thời gian chờ dự kiến: khoảng {self.est_wait_min} phút"
 
     def issued_line(self) -> str:
-        """Issue time as Vietnamese readers write it (dd/mm/yyyy HH:MM), in the ticket's own zone."""
+        """Issue time as Vietnamese readers write it (dd/mm/yyyy HH:MM), in its own zone."""
         return f"Ngày giờ lấy số: {self.issued_at:%d/%m/%Y %H:%M}"

@@ -11,6 +11,7 @@ printer commands and `render_preview` into a PNG, so the two cannot drift apart.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ class FontNotFoundError(FileNotFoundError):
     """The Vietnamese-capable TTF is missing: printing must stop, not print tofu."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font_path(bold: bool = False, mono: bool = False) -> Path:
     """Locate a DejaVu face by path; fonts-dejavu-core ships all four we use."""
     name = _FONT_FILES[(bold, mono)]
@@ -193,7 +194,8 @@ def render_text(
     left, top, right, bottom = probe.multiline_textbbox(
         (0, 0), body, font=font, align="center", spacing=line_spacing
     )
-    canvas = Image.new("1", (max(right - left, max_width) + 8, bottom - top + 8), PAPER)
+    canvas_size = (math.ceil(right - left) + 16, math.ceil(bottom - top) + 8)
+    canvas = Image.new("1", canvas_size, PAPER)
     draw = ImageDraw.Draw(canvas)
     draw.fontmode = "1"  # no anti-aliasing: thermal dots are on or off
     draw.multiline_text(
@@ -320,7 +322,8 @@ class QRBlock:
         qr = qrcode.QRCode(error_correction=_QR_EC[self.error_level], border=0)
         qr.add_data(self.data)
         qr.make(fit=True)
-        return qr.get_matrix()
+        matrix: list[list[bool]] = qr.get_matrix()
+        return matrix
 
     @property
     def side(self) -> int:
@@ -415,17 +418,18 @@ def block_height(block: Block) -> int:
 def render_layout(blocks: list[Block], width: int = PAPER_80MM) -> Image.Image:
     """Stack blocks as the printer does: each centred, paper advancing by its height."""
     _check_width(width)
-    images = [block_image(b) for b in blocks]
-    height = sum(b.dots if img is None else img.height for b, img in zip(blocks, images))  # type: ignore[union-attr]
-    page = Image.new("1", (width, height), PAPER)
+    placed: list[tuple[Image.Image, int]] = []
     y = 0
-    for block, img in zip(blocks, images):
+    for block in blocks:
+        img = block_image(block)
         if img is None:
-            assert isinstance(block, FeedBlock)
-            y += block.dots
+            y += block_height(block)
             continue
-        page.paste(img, ((width - img.width) // 2, y))
+        placed.append((img, y))
         y += img.height
+    page = Image.new("1", (width, y), PAPER)
+    for img, top in placed:
+        page.paste(img, ((width - img.width) // 2, top))
     return page
 
 

@@ -2,7 +2,7 @@
 # Installs the Debian packages the system and its tests need, only when one is missing.
 # Runs unattended (CI has no standard input); uses sudo when not root.
 set -euo pipefail
-packages=(chromium espeak-ng fonts-dejavu-core sox)
+packages=(chromium espeak-ng fonts-dejavu-core sox tesseract-ocr tesseract-ocr-vie)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

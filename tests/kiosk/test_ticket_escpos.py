@@ -1,0 +1,119 @@
+"""The spooled ESC/POS bytes, decoded independently, must be exactly the PNG preview."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from kiosk_escpos_parser import Decoded, decode
+from PIL import Image, ImageChops
+
+from kiosk.escpos_ticket import TICKET_BYTE_BUDGET, ticket_bytes
+from kiosk.printers import SpoolPrinter
+from kiosk.ticket import TicketContent
+from kiosk.ticket_image import render_preview
+
+VARIANTS = {
+    "plain": {},
+    "priority": {"priority": True, "number": "A023"},
+    "no-estimate": {"est_wait_min": None, "waiting_ahead": 0},
+    "long-center": {
+        "center_name": "Trung tâm Phục vụ hành chính công tỉnh Hải Dương – Bộ phận tiếp nhận "
+        "và trả kết quả giải quyết thủ tục hành chính",
+        "field_name": "Bảo trợ xã hội và giảm nghèo",
+    },
+}
+
+
+def _spool(tmp_path: Path, content: TicketContent, width: int) -> tuple[bytes, Image.Image]:
+    with SpoolPrinter(tmp_path / "printer-spool", width=width) as printer:
+        written = printer.print_ticket(content)
+        job = printer.last_job
+    assert job is not None
+    data = job.bin_path.read_bytes()
+    assert written == len(data)
+    assert job.png_path.with_suffix(".bin") == job.bin_path
+    assert job.bin_path.name.startswith(f"{content.number}-")
+    png = Image.open(job.png_path)
+    png.load()
+    return data, png.convert("1")
+
+
+@pytest.mark.parametrize("width", [576, 384])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_spool_bin_decodes_to_png(
+    tmp_path: Path, make_ticket: Callable[..., TicketContent], width: int, variant: str
+) -> None:
+    content = make_ticket(**VARIANTS[variant])
+    data, png = _spool(tmp_path, content, width)
+    assert data == ticket_bytes(content, width)
+
+    doc: Decoded = decode(data, width)
+    assert doc.initialised and doc.cut == "feed+partial"
+    assert png.size == (width, doc.height)
+
+    # Every raster block sits, bit for bit, where the printer will put it.
+    assert len(doc.rasters) >= 6
+    covered = Image.new("1", png.size, 0)
+    for r in doc.rasters:
+        assert r.mode == 0 and r.width <= width and 0 <= r.x
+        assert r.x == (width - r.width) // 2, "centred by ESC a 1"
+        region = png.crop((r.x, r.y, r.x + r.width, r.y + r.height))
+        diff = ImageChops.difference(region.convert("L"), r.image().convert("L"))
+        assert diff.getbbox() is None, f"raster at y={r.y} differs from the preview"
+        covered.paste(1, (r.x, r.y, r.x + r.width, r.y + r.height))
+
+    # The number: printer font, magnified, ASCII only; the preview draws it in that box.
+    (number,) = doc.texts
+    assert number.text == content.number
+    assert number.mag_w == number.mag_h >= 6 and number.bold
+    w, h = number.size
+    assert w <= width
+    box = (number.x, number.y, number.x + w, number.y + h)
+    assert png.crop(box).convert("L").point(lambda v: 255 - v).getbbox() is not None
+    covered.paste(1, box)
+
+    # The QR: the printer's own command, carrying the status URL.
+    (qr,) = doc.qrs
+    assert qr.data == content.status_url.encode()
+    assert qr.model == 50 and qr.ec == 49  # model 2, level M
+    assert 4 * qr.module <= min(qr.y, doc.height - qr.y - qr.side), "quiet zone above/below"
+    box = (qr.x, qr.y, qr.x + qr.side, qr.y + qr.side)
+    assert png.crop(box).getpixel((0, 0)) == 0, "finder pattern corner is dark"
+    covered.paste(1, box)
+
+    # Nothing is drawn in the preview that the printer would not print.
+    ink = png.convert("L").point(lambda v: 255 if v == 0 else 0)
+    outside = ImageChops.multiply(ink, covered.convert("L").point(lambda v: 0 if v else 255))
+    assert outside.getbbox() is None
+
+
+def test_preview_matches_render_preview(tmp_path: Path, ticket: TicketContent) -> None:
+    _, png = _spool(tmp_path, ticket, 576)
+    direct = render_preview(ticket, 576)
+    assert ImageChops.difference(png.convert("L"), direct.convert("L")).getbbox() is None
+
+
+def test_vietnamese_text_is_never_sent_as_text(ticket: TicketContent) -> None:
+    data = ticket_bytes(ticket)
+    # No code-page text path: the only printable text outside images is the number + URL.
+    doc = decode(data, 576)
+    assert [t.text for t in doc.texts] == [ticket.number]
+    for word in ("Số người", "Đăng ký", "Vui lòng"):
+        for encoding in ("utf-8", "cp1258"):
+            assert word.encode(encoding, errors="ignore") not in data
+
+
+def test_byte_budget_realistic_ticket(make_ticket: Callable[..., TicketContent]) -> None:
+    content = make_ticket(priority=True)
+    sizes = {w: len(ticket_bytes(content, w)) for w in (576, 384)}
+    print(f"\nticket bytes: 80 mm = {sizes[576]}, 58 mm = {sizes[384]}")
+    assert sizes[576] <= TICKET_BYTE_BUDGET
+    assert sizes[384] < sizes[576]
+
+
+def test_no_estimate_omits_the_line(make_ticket: Callable[..., TicketContent]) -> None:
+    with_estimate = decode(ticket_bytes(make_ticket()), 576)
+    without = decode(ticket_bytes(make_ticket(est_wait_min=None)), 576)
+    assert len(without.rasters) == len(with_estimate.rasters) - 1
