@@ -62,6 +62,10 @@ class SocketPublisher:
         self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="socket-publisher", daemon=True)
         self._thread.start()
+        # Synthesis (espeak-ng, tens of ms) runs on its own thread so it never delays the next event.
+        self._audio: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._audio_thread = threading.Thread(target=self._warm_audio, name="voice-warmer", daemon=True)
+        self._audio_thread.start()
         zones = sorted({c.zone for c in service_rules.counters.values()})
         self._everyone = [PUBLIC, *(f"zone:{z}" for z in zones),
                           *(f"counter:{n}" for n in service_rules.counters)]
@@ -71,7 +75,17 @@ class SocketPublisher:
 
     def close(self) -> None:
         self._queue.put(None)
+        self._audio.put(None)
         self._thread.join(timeout=2)
+        self._audio_thread.join(timeout=2)
+
+    def _warm_audio(self) -> None:
+        while (text := self._audio.get()) is not None:
+            try:
+                if self.prepare_audio is not None:
+                    self.prepare_audio(text)
+            except Exception:  # no audio is a degraded call, not a failed one
+                log.exception("could not synthesize %r", text)
 
     def _rooms(self, name: str, payload: dict[str, Any]) -> list[str] | str:
         if name == "ticket_changed":
@@ -100,8 +114,8 @@ class SocketPublisher:
                 elif name == "ticket_called":
                     payload = {**payload, "announcement": "", "audio_url": None}
                 self.socketio.emit(name, payload, to=self._rooms(name, payload))
-                if audio_text and self.prepare_audio is not None:
-                    self.prepare_audio(audio_text)  # warm the cache after the event is out
+                if audio_text:
+                    self._audio.put(audio_text)  # warm the cache after the event is out
             except Exception:  # one bad event must not stop the stream
                 log.exception("could not publish %s", name)
 

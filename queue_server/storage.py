@@ -59,6 +59,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX tickets_status_day ON tickets (status, day);
     CREATE INDEX tickets_day_field ON tickets (day, field_id, status);
+    CREATE INDEX tickets_waiting ON tickets (status, day, field_id, issued_at, seq);
     CREATE TABLE sequences (
         day TEXT NOT NULL,
         field_id TEXT NOT NULL,
@@ -198,12 +199,32 @@ class SqliteUnitOfWork:
         row = self.db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         return _ticket(row) if row else None
 
-    def waiting(self, day: date) -> list[Ticket]:
+    def waiting_for(self, day: date, fields: tuple[str, ...], counter: int) -> list[Ticket]:
+        marks = ", ".join("?" for _ in fields) or "NULL"
         rows = self.db.execute(
-            "SELECT * FROM tickets WHERE status = 'waiting' AND day = ? ORDER BY issued_at, seq",
-            (day.isoformat(),),
+            "SELECT * FROM tickets WHERE status = 'waiting' AND day = ? AND "
+            f"((field_id IN ({marks}) AND target_counter IS NULL) OR target_counter = ?) "
+            "ORDER BY issued_at, seq",
+            (day.isoformat(), *fields, counter),
         )
         return [_ticket(r) for r in rows]
+
+    def waiting_counts(self, day: date) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT field_id, COUNT(*) FROM tickets WHERE status = 'waiting' AND day = ? GROUP BY field_id",
+            (day.isoformat(),),
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def count_waiting_before(self, ticket: Ticket, priority_only: bool) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND day = ? AND field_id = ? "
+            "AND target_counter IS ? AND (issued_at, seq) < (?, ?) AND id <> ? "
+            + ("AND priority = 1" if priority_only else ""),
+            (ticket.day.isoformat(), ticket.field_id, ticket.target_counter,
+             ticket.issued_at.timestamp(), ticket.seq, ticket.id),
+        ).fetchone()
+        return int(row[0])
 
     def serving(self, day: date) -> dict[int, Ticket]:
         rows = self.db.execute(

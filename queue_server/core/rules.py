@@ -65,22 +65,6 @@ def choose_next(
     return None
 
 
-def people_ahead(ticket: Ticket, waiting: list[Ticket], policy: PriorityPolicy) -> int:
-    """Waiting tickets that will be called before this one in its queue (same field, or same
-    reserved counter). Priority tickets only count earlier priority tickets ahead of them."""
-    same_queue = [
-        t
-        for t in waiting
-        if t.id != ticket.id
-        and t.field_id == ticket.field_id
-        and t.target_counter == ticket.target_counter
-        and _queue_order(t) < _queue_order(ticket)
-    ]
-    if policy.enabled and ticket.priority:
-        same_queue = [t for t in same_queue if t.priority]
-    return len(same_queue)
-
-
 def recent_service_minutes(durations: list[float], default: float) -> float:
     """Typical service time from the latest finished visits; the median resists one long case."""
     return median(durations) if durations else default

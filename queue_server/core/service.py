@@ -127,8 +127,10 @@ class QueueService:
             and states.get(c.number, CounterState(c.number)).status is CounterStatus.OPEN
         )
 
-    def _estimate(self, tx: UnitOfWork, day: date, ticket: Ticket, waiting: list[Ticket]) -> tuple[int, int]:
-        ahead = rules.people_ahead(ticket, waiting, self.rules.priority)
+    def _estimate(self, tx: UnitOfWork, day: date, ticket: Ticket) -> tuple[int, int]:
+        # Who is ahead (SPEC §3): earlier tickets of the same queue (same field, or reserved for the
+        # same counter); a priority ticket only has earlier priority tickets ahead of it.
+        ahead = tx.count_waiting_before(ticket, priority_only=self.rules.priority.enabled and ticket.priority)
         field = self.rules.fields[ticket.field_id]
         default = field.default_service_minutes or self.rules.default_service_minutes
         minutes = rules.recent_service_minutes(
@@ -137,14 +139,11 @@ class QueueService:
         counters = 1 if ticket.target_counter else self._open_counters(tx, ticket.field_id)
         return ahead, rules.estimated_wait_minutes(ahead, counters, minutes)
 
-    def _waiting_counts(self, waiting: list[Ticket]) -> dict[str, int]:
-        counts = {fid: 0 for fid in self.rules.fields}
-        for t in waiting:
-            counts[t.field_id] = counts.get(t.field_id, 0) + 1
-        return counts
+    def _waiting_counts(self, tx: UnitOfWork, day: date) -> dict[str, int]:
+        return {**{fid: 0 for fid in self.rules.fields}, **tx.waiting_counts(day)}
 
     def _queue_changed(self, tx: UnitOfWork, pending: _Pending, day: date) -> None:
-        pending.add("queue_changed", {"waiting": self._waiting_counts(tx.waiting(day)),
+        pending.add("queue_changed", {"waiting": self._waiting_counts(tx, day),
                                       "seq": tx.last_event_id()})
 
     def _counter_changed(self, tx: UnitOfWork, pending: _Pending, number: int,
@@ -236,13 +235,11 @@ class QueueService:
                 source=source,
             )
             tx.insert_ticket(ticket)
-            waiting = tx.waiting(day)
-            ahead, est = self._estimate(tx, day, ticket, waiting)
+            ahead, est = self._estimate(tx, day, ticket)
             tx.append(self._event(EventKind.ISSUED, ticket, now, data={
                 "number": ticket.number, "priority": priority, "priority_group": priority_group,
                 "source": source, "waiting_ahead": ahead, "est_wait_min": est}))
-            pending.add("queue_changed", {"waiting": self._waiting_counts(waiting),
-                                          "seq": tx.last_event_id()})
+            self._queue_changed(tx, pending, day)
         return IssuedTicket(ticket, ahead, est)
 
     def cancel(self, ticket_id: str, staff: str | None, reason: str) -> Ticket:
@@ -284,7 +281,7 @@ class QueueService:
             current = tx.serving(day).get(counter_no)
             if current is not None:
                 self._finish_in(tx, pending, now, current, staff, None, None)
-            waiting = tx.waiting(day)
+            waiting = tx.waiting_for(day, counter.fields, counter_no)
             fields = {t.field_id for t in waiting} | set(counter.fields)
             streaks = {f: tx.priority_streak(day, f, self.rules.priority.max_consecutive)
                        for f in fields}
@@ -524,7 +521,7 @@ class QueueService:
             ahead: int | None = None
             est: int | None = None
             if ticket.status is TicketStatus.WAITING and ticket.day == day:
-                ahead, est = self._estimate(tx, day, ticket, tx.waiting(day))
+                ahead, est = self._estimate(tx, day, ticket)
         return {
             **ticket_json(ticket, self.rules),
             "waiting_ahead": ahead,
@@ -538,7 +535,7 @@ class QueueService:
             day = rules.service_day(now, self.rules.timezone)
             states = tx.counter_states()
             serving = tx.serving(day)
-            waiting = self._waiting_counts(tx.waiting(day))
+            waiting = self._waiting_counts(tx, day)
             calls = tx.recent_calls(day, 20)
             served = tx.served_counts(day)
             seq = tx.last_event_id()
@@ -568,7 +565,7 @@ class QueueService:
         local = now.astimezone(self.rules.timezone)
         with self._lock, self.store.reading() as tx:
             day = rules.service_day(now, self.rules.timezone)
-            waiting = self._waiting_counts(tx.waiting(day))
+            waiting = self._waiting_counts(tx, day)
             out = []
             for f in self.rules.fields.values():
                 window = self.rules.hours_for(f.id).issuing_window(local)
