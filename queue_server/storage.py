@@ -199,15 +199,20 @@ class SqliteUnitOfWork:
         row = self.db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         return _ticket(row) if row else None
 
-    def waiting_for(self, day: date, fields: tuple[str, ...], counter: int) -> list[Ticket]:
-        marks = ", ".join("?" for _ in fields) or "NULL"
-        rows = self.db.execute(
-            "SELECT * FROM tickets WHERE status = 'waiting' AND day = ? AND "
-            f"((field_id IN ({marks}) AND target_counter IS NULL) OR target_counter = ?) "
-            "ORDER BY issued_at, seq",
-            (day.isoformat(), *fields, counter),
-        )
-        return [_ticket(r) for r in rows]
+    def queue_heads(self, day: date, fields: tuple[str, ...], counter: int) -> list[Ticket]:
+        heads: list[Ticket] = []
+        queues = [("field_id = ? AND target_counter IS NULL", f) for f in fields]
+        queues.append(("target_counter = ?", counter))
+        for where, value in queues:
+            for priority in (1, 0):
+                row = self.db.execute(
+                    f"SELECT * FROM tickets WHERE status = 'waiting' AND day = ? AND {where} "
+                    "AND priority = ? ORDER BY issued_at, seq LIMIT 1",
+                    (day.isoformat(), value, priority),
+                ).fetchone()
+                if row is not None:
+                    heads.append(_ticket(row))
+        return heads
 
     def waiting_counts(self, day: date) -> dict[str, int]:
         rows = self.db.execute(

@@ -281,7 +281,7 @@ class QueueService:
             current = tx.serving(day).get(counter_no)
             if current is not None:
                 self._finish_in(tx, pending, now, current, staff, None, None)
-            waiting = tx.waiting_for(day, counter.fields, counter_no)
+            waiting = tx.queue_heads(day, counter.fields, counter_no)
             fields = {t.field_id for t in waiting} | set(counter.fields)
             streaks = {f: tx.priority_streak(day, f, self.rules.priority.max_consecutive)
                        for f in fields}
