@@ -213,13 +213,25 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "kiosk": {"public_issuing": bool, "rate_limit_per_minute": int, "return_seconds": int,
               "language": str},
     "printer": {"kind": str, "host": str, "port": int, "device": str, "baudrate": int,
-                "vendor_id": int, "product_id": int, "width": int, "status_timeout": float,
-                "profile": str, "simulate": str},
+                "vendor_id": (int, str), "product_id": (int, str), "width": int, "status_timeout": float,
+                "profile": str, "simulate": str, "connect_timeout": float, "write_timeout": float,
+                "dsrdtr": bool, "in_ep": (int, str), "out_ep": (int, str), "status": str,
+                "poll_seconds": float},
     "voice": {"engine": str, "template": str, "clips_dir": str, "speed": int, "chime": bool},
     "display": {"latest_calls": int, "flash_seconds": int},
     "gpio": {"pin_factory": str, "buttons": list, "paper_low_pin": (int, str),
-             "status_led_pin": (int, str), "buzzer_pin": (int, str), "press_interval": float},
+             "status_led_pin": (int, str), "buzzer_pin": (int, str), "press_interval": float,
+             "max_per_minute": int, "bounce_time": float},
     "server": {"host": str, "port": int, "data": str},
+}
+
+FREE_RANGES: dict[str, tuple[float, float]] = {
+    "display.latest_calls": (1, 15),
+    "display.flash_seconds": (0, 30),
+    "voice.speed": (80, 450),
+    "kiosk.return_seconds": (2, 120),
+    "kiosk.rate_limit_per_minute": (1, 600),
+    "server.port": (1, 65535),
 }
 
 
@@ -376,7 +388,8 @@ def parse_config(text: str, file: str = "config") -> Config:
         tbl = r.table(raw.get(name, {}), [name], set(keys))
         for key, kind in keys.items():
             if key in tbl:
-                r.get(tbl, [name], key, kind)
+                bounds = FREE_RANGES.get(f"{name}.{key}")
+                r.get(tbl, [name], key, kind, check=_between(*bounds) if bounds else None)
         sections[name] = dict(tbl)
 
     rules = CenterRules(

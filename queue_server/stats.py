@@ -109,9 +109,12 @@ def compute(
             for fid in [*rules.fields, *(f for f in by_field if f not in rules.fields)]
             if fid in by_field or fid in rules.fields
         ],
-        "by_counter": [{"counter": n, **_block(ts, first_call_minutes)}
+        "by_counter": [{"counter": n, **_block(ts, first_call_minutes),
+                        "satisfaction": satisfaction_table(ts, rules.rating_levels)}
                        for n, ts in sorted(by_counter.items())],
-        "by_staff": [{"staff": s, **_block(ts, first_call_minutes)} for s, ts in sorted(by_staff.items())],
+        "by_staff": [{"staff": s, **_block(ts, first_call_minutes),
+                      "satisfaction": satisfaction_table(ts, rules.rating_levels)}
+                     for s, ts in sorted(by_staff.items())],
         "by_hour": [{"hour": h, "issued": len(ts)} for h, ts in sorted(by_hour.items())],
         "by_day": [{"day": d, **_block(ts, first_call_minutes)} for d, ts in sorted(by_day.items())],
         "satisfaction": satisfaction_table(tickets, rules.rating_levels),

@@ -1,0 +1,452 @@
+/* The staff counter panel (/counter, /counter?n=3 for admin and manager).
+ *
+ * Login goes through POST /api/v1/auth/login; the bearer token is kept in sessionStorage (per
+ * tab, gone when the tab closes) and sent in the Authorization header — never a cookie, so no
+ * other site can make the browser act on a counter (no CSRF exposure).
+ *
+ * The panel never guesses: what it shows (current number, pause, served today, waiting) comes only
+ * from the hub's `state` and the counter room's events, so two tabs on the same counter always
+ * agree, and a refused action (409) just shows the hub's Vietnamese reason.
+ *
+ * Keyboard: N or F2 next, R recall, V no-show, C transfer, H finish, P pause, T resume; in a
+ * dialog 1–4 choose, Enter confirms, Esc cancels.
+ */
+(function () {
+  "use strict";
+
+  var QS = window.QS, t = QS.t, el = QS.el;
+  var data = QS.pageData();
+  var SESSION_KEY = "qs.staff";
+  var counters = data.counters || [];
+
+  var $ = function (id) { return document.getElementById(id); };
+  var views = { login: $("login-view"), pick: $("pick-view"), work: $("work-view") };
+
+  var session = null;     // {token, username, role, counter, expires_at}
+  var n = null;           // the counter worked on
+  var socket = null;
+  var view = null;        // the counter as the hub last described it
+  var viewSeq = -1;
+  var waiting = {};
+  var waitingSeq = -1;
+  var services = [];      // [{id, name}] in the center's order
+  var englishNames = {};
+  var busy = false;
+  var messageTimer = null;
+
+  // ------------------------------------------------------------------ session
+  function loadSession() {
+    try {
+      var s = JSON.parse(window.sessionStorage.getItem(SESSION_KEY) || "null");
+      if (s && s.token && (!s.expires_at || Date.parse(s.expires_at) > Date.now())) return s;
+    } catch (e) { /* ignore */ }
+    return null;
+  }
+
+  function saveSession(s) {
+    session = s;
+    try {
+      if (s) window.sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
+      else window.sessionStorage.removeItem(SESSION_KEY);
+    } catch (e) { /* private mode: the session lives as long as the page */ }
+  }
+
+  function show(name) {
+    Object.keys(views).forEach(function (k) { views[k].hidden = k !== name; });
+    var loggedIn = !!session;
+    $("logout").hidden = !loggedIn;
+    $("who").textContent = loggedIn ? session.username : "";
+    $("change-counter").hidden = !(loggedIn && name === "work" && session.role !== "staff");
+  }
+
+  function start() {
+    session = loadSession();
+    if (!session) { showLogin(); return; }
+    if (session.role === "staff") {
+      choose(session.counter);
+      return;
+    }
+    var wanted = parseInt(QS.params.get("n") || "", 10);
+    if (counters.some(function (c) { return c.number === wanted; })) choose(wanted);
+    else showPicker();
+  }
+
+  function showLogin(message) {
+    stopSocket();
+    show("login");
+    $("counter-title").textContent = t("login_title");
+    var box = $("login-error");
+    box.hidden = !message;
+    box.textContent = message || "";
+    $("username").focus();
+  }
+
+  function showPicker() {
+    stopSocket();
+    show("pick");
+    $("counter-title").textContent = t("choose_counter");
+    var box = $("picker");
+    box.textContent = "";
+    counters.forEach(function (c) {
+      box.appendChild(el("button", {
+        type: "button", class: "btn picker-button", "data-pick": String(c.number),
+        text: QS.counterLabel({ counter: c.number, name: c.name }),
+        onclick: function () { choose(c.number); }
+      }));
+    });
+  }
+
+  function choose(number) {
+    if (n !== number) { view = null; viewSeq = -1; }
+    n = number;
+    var url = new URL(window.location.href);
+    url.searchParams.set("n", String(number));
+    window.history.replaceState(null, "", url.toString());
+    var c = counters.filter(function (x) { return x.number === number; })[0];
+    $("counter-title").textContent = QS.counterLabel({ counter: number, name: c ? c.name : null });
+    document.title = $("counter-title").textContent + " — " + document.title.split(" — ").pop();
+    show("work");
+    render();
+    startSocket();
+    loadServices();
+  }
+
+  $("login-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var button = $("login-button");
+    button.disabled = true;
+    QS.api("POST", "/api/v1/auth/login", {
+      username: $("username").value.trim(), password: $("password").value
+    }).then(function (r) {
+      $("password").value = "";
+      saveSession({ token: r.data.token, username: r.data.username, role: r.data.role,
+                    counter: r.data.counter, expires_at: r.data.expires_at });
+      start();
+    }, function (error) {
+      showLogin(error.message);
+    }).then(function () { button.disabled = false; });
+  });
+
+  $("logout").addEventListener("click", function () {
+    var token = session && session.token;
+    saveSession(null);
+    n = null;
+    if (token) QS.api("POST", "/api/v1/auth/logout", undefined, token).catch(function () {});
+    showLogin();
+  });
+
+  $("change-counter").addEventListener("click", showPicker);
+
+  // ------------------------------------------------------------------- socket
+  function startSocket() {
+    stopSocket();
+    socket = QS.connect({ counter: n });
+    var conn = $("conn");
+    socket.on("connect", function () {
+      viewSeq = -1; waitingSeq = -1; // a new connection: its own order of events
+      conn.hidden = true;
+    });
+    socket.on("disconnect", function () { conn.hidden = false; conn.textContent = t("offline"); });
+    socket.on("state", function (state) {
+      QS.syncClock(state.now);
+      services = state.services.map(function (s) { return { id: s.id, name: s.name }; });
+      var mine = state.counters.filter(function (c) { return c.counter === n; })[0];
+      if (mine && state.seq >= viewSeq) { view = mine; viewSeq = state.seq; }
+      if (state.seq >= waitingSeq) { waiting = state.waiting || {}; waitingSeq = state.seq; }
+      render();
+    });
+    socket.on("counter_changed", function (ev) {
+      if (ev.counter !== n || (ev.seq !== undefined && ev.seq < viewSeq)) return;
+      if (ev.served_today === undefined && view) ev.served_today = view.served_today;
+      view = ev;
+      viewSeq = ev.seq === undefined ? viewSeq : ev.seq;
+      render();
+    });
+    socket.on("ticket_called", function (ev) {
+      if (ev.counter !== n || (ev.seq !== undefined && ev.seq < viewSeq) || !view) return;
+      view = Object.assign({}, view, {
+        current: { number: ev.number, service: ev.service, called_at: ev.called_at }
+      });
+      viewSeq = ev.seq === undefined ? viewSeq : ev.seq;
+      render();
+    });
+    socket.on("queue_changed", function (ev) {
+      if (ev.seq !== undefined && ev.seq < waitingSeq) return;
+      waiting = ev.waiting || {};
+      waitingSeq = ev.seq === undefined ? waitingSeq : ev.seq;
+      renderWaiting();
+    });
+  }
+
+  function stopSocket() {
+    if (socket) { socket.off(); socket.disconnect(); socket = null; }
+    $("conn").hidden = true;
+  }
+
+  function loadServices() {
+    if (services.length && (QS.lang !== "en" || Object.keys(englishNames).length)) return;
+    QS.api("GET", "/api/v1/services").then(function (r) {
+      (r.data.services || []).forEach(function (s) { englishNames[s.id] = s.name_en || s.name; });
+      if (!services.length) services = r.data.services.map(function (s) { return { id: s.id, name: s.name }; });
+      render();
+    }, function () { /* the names come with `state` too */ });
+  }
+
+  function serviceName(id) {
+    if (QS.lang === "en" && englishNames[id]) return englishNames[id];
+    var s = services.filter(function (x) { return x.id === id; })[0];
+    return s ? s.name : id;
+  }
+
+  // ------------------------------------------------------------------- render
+  function render() {
+    if (!n || views.work.hidden) return;
+    var current = view && view.current;
+    var paused = !!view && view.status === "paused";
+    $("current-number").textContent = current ? current.number : "";
+    $("current-number").hidden = !current;
+    $("current-none").hidden = !!current;
+    $("current-service").textContent = current ? serviceName(current.service) : "";
+    $("timer-row").hidden = !current;
+    tickTimer();
+    $("served-today").textContent = view && view.served_today !== undefined ? String(view.served_today) : "–";
+
+    var banner = $("pause-banner");
+    banner.hidden = !paused;
+    if (paused) {
+      var text = t("status_paused") + ": " + t("reason_" + view.pause_reason);
+      if (view.paused_until) {
+        text += " (" + t("paused_until", {
+          time: QS.formatter(null, { hour: "2-digit", minute: "2-digit", hour12: false })
+            .format(new Date(view.paused_until))
+        }) + ")";
+      }
+      banner.textContent = text;
+    }
+    var ready = !!view && !busy;
+    setEnabled("next", ready && !paused);
+    setEnabled("recall", ready && !!current);
+    setEnabled("no-show", ready && !!current);
+    setEnabled("transfer", ready && !!current);
+    setEnabled("finish", ready && !!current);
+    setEnabled("pause", ready && !paused && !current);
+    setEnabled("resume", ready && paused);
+    button("pause").hidden = paused;
+    button("resume").hidden = !paused;
+    renderWaiting();
+  }
+
+  function renderWaiting() {
+    var list = $("waiting-list");
+    list.textContent = "";
+    var mine = (view && view.fields) || [];
+    var ids = mine.concat(services.map(function (s) { return s.id; }).filter(function (id) {
+      return mine.indexOf(id) < 0;
+    }));
+    ids.forEach(function (id) {
+      var count = waiting[id] || 0;
+      var own = mine.indexOf(id) >= 0;
+      list.appendChild(el("li", { class: "waiting-item" + (own ? " own" : "") + (count ? "" : " none") }, [
+        el("span", { class: "waiting-name", text: serviceName(id) }),
+        own ? el("span", { class: "waiting-own", text: t("your_field") }) : null,
+        el("span", { class: "waiting-count", "data-waiting": id, text: String(count) })
+      ]));
+    });
+  }
+
+  function tickTimer() {
+    var current = view && view.current;
+    $("timer").textContent = current && current.called_at ? QS.elapsed(current.called_at) : "";
+  }
+  window.setInterval(tickTimer, 1000);
+
+  function button(action) { return document.querySelector('[data-action="' + action + '"]'); }
+  function setEnabled(action, on) { button(action).disabled = !on; }
+
+  function say(text, kind) {
+    var box = $("message");
+    box.textContent = text;
+    box.className = "message " + (kind || "ok");
+    box.hidden = false;
+    if (messageTimer) window.clearTimeout(messageTimer);
+    messageTimer = kind === "error" ? null : window.setTimeout(function () { box.hidden = true; }, 6000);
+  }
+
+  // ------------------------------------------------------------------ actions
+  /** One request at a time, and the same action not again within a moment: a double click or a
+   * bouncing key never calls two citizens. */
+  var COOLDOWN_MS = 700;
+  var lastDone = { path: null, at: 0 };
+  function act(path, body, done) {
+    if (busy || !session) return Promise.resolve();
+    if (lastDone.path === path && Date.now() - lastDone.at < COOLDOWN_MS) return Promise.resolve();
+    busy = true;
+    render();
+    return QS.api("POST", "/api/v1/counters/" + n + "/" + path, body, session.token).then(function (r) {
+      done(r);
+    }, function (error) {
+      if (error.status === 401) {
+        saveSession(null);
+        showLogin(error.message || t("msg_login_again"));
+      } else {
+        say(error.message, "error");
+      }
+    }).then(function () {
+      busy = false;
+      lastDone = { path: path, at: Date.now() };
+      render();
+    });
+  }
+
+  var actions = {
+    next: function () {
+      act("next", undefined, function (r) {
+        if (r.status === 204) say(t("msg_nobody"), "info");
+        else say(t("msg_called", { number: r.data.number }));
+      });
+    },
+    recall: function () {
+      act("recall", undefined, function (r) { say(t("msg_recalled", { number: r.data.number })); });
+    },
+    "no-show": function () {
+      act("no-show", undefined, function (r) { say(t("msg_no_show", { number: r.data.number })); });
+    },
+    transfer: openTransfer,
+    finish: openFinish,
+    pause: openPause,
+    resume: function () {
+      act("resume", undefined, function () { say(t("msg_resumed")); });
+    }
+  };
+
+  document.querySelectorAll("[data-action]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      if (!b.disabled) actions[b.getAttribute("data-action")]();
+    });
+  });
+
+  var KEYS = { n: "next", f2: "next", r: "recall", v: "no-show", c: "transfer", h: "finish",
+               p: "pause", t: "resume" };
+  document.addEventListener("keydown", function (event) {
+    if (views.work.hidden || event.ctrlKey || event.altKey || event.metaKey) return;
+    if (document.querySelector("dialog[open]") || isTextField(event.target)) return;
+    var action = KEYS[event.key.toLowerCase()];
+    if (!action) return;
+    event.preventDefault();
+    var b = button(action);
+    if (b && !b.disabled && !b.hidden) actions[action]();
+  });
+
+  // ------------------------------------------------------------------ dialogs
+  function isTextField(node) {
+    var tag = (node && node.tagName) || "";
+    if (tag === "SELECT" || tag === "TEXTAREA") return true;
+    return tag === "INPUT" && ["radio", "checkbox", "button", "submit"].indexOf(node.type) < 0;
+  }
+
+  function wireDialog(dialog, onSubmit, onKey) {
+    dialog.querySelectorAll("[data-close]").forEach(function (b) {
+      b.addEventListener("click", function () { dialog.close(); });
+    });
+    dialog.querySelector("form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      onSubmit();
+    });
+    dialog.addEventListener("keydown", function (event) {
+      if (onKey && !isTextField(event.target) && /^[1-9]$/.test(event.key)) {
+        onKey(parseInt(event.key, 10));
+        event.preventDefault();
+      }
+    });
+  }
+
+  function pickRadio(form, name, index) {
+    var radios = form.querySelectorAll('input[name="' + name + '"]');
+    if (radios[index - 1]) { radios[index - 1].checked = true; radios[index - 1].dispatchEvent(new Event("change", { bubbles: true })); }
+  }
+
+  // finish
+  var finishDialog = $("finish-dialog"), finishForm = $("finish-form");
+  function syncDossiers() {
+    var outcome = finishForm.querySelector('input[name="outcome"]:checked').value;
+    $("dossiers-field").hidden = outcome !== "received";
+  }
+  finishForm.addEventListener("change", syncDossiers);
+  function openFinish() {
+    if (!view || !view.current) return;
+    $("finish-title").textContent = t("finish_title", { number: view.current.number });
+    pickRadio(finishForm, "outcome", 1);
+    $("dossiers").value = "1";
+    syncDossiers();
+    finishDialog.showModal();
+    finishForm.querySelector('input[name="outcome"]:checked').focus();
+  }
+  wireDialog(finishDialog, function () {
+    var outcome = finishForm.querySelector('input[name="outcome"]:checked').value;
+    var body = { outcome: outcome };
+    if (outcome === "received") {
+      var count = parseInt($("dossiers").value, 10);
+      body.dossiers = isNaN(count) ? 1 : Math.max(0, Math.min(999, count));
+    }
+    finishDialog.close();
+    act("finish", body, function (r) { say(t("msg_finished", { number: r.data.number })); });
+  }, function (k) { pickRadio(finishForm, "outcome", k); });
+
+  // transfer
+  var transferDialog = $("transfer-dialog");
+  function openTransfer() {
+    if (!view || !view.current) return;
+    $("transfer-title").textContent = t("transfer_title", { number: view.current.number });
+    var svc = $("transfer-service"), ctr = $("transfer-counter");
+    svc.textContent = ""; ctr.textContent = "";
+    svc.appendChild(el("option", { value: "", text: t("choose") }));
+    ctr.appendChild(el("option", { value: "", text: t("choose") }));
+    services.forEach(function (s) {
+      if (s.id !== view.current.service) svc.appendChild(el("option", { value: s.id, text: serviceName(s.id) }));
+    });
+    counters.forEach(function (c) {
+      if (c.number !== n) ctr.appendChild(el("option", { value: String(c.number), text: QS.counterLabel({ counter: c.number, name: c.name }) }));
+    });
+    $("transfer-error").hidden = true;
+    transferDialog.showModal();
+    svc.focus();
+  }
+  $("transfer-service").addEventListener("change", function () { if (this.value) $("transfer-counter").value = ""; });
+  $("transfer-counter").addEventListener("change", function () { if (this.value) $("transfer-service").value = ""; });
+  wireDialog(transferDialog, function () {
+    var svc = $("transfer-service").value, ctr = $("transfer-counter").value;
+    if (!svc && !ctr) {
+      $("transfer-error").textContent = t("transfer_pick_one");
+      $("transfer-error").hidden = false;
+      return;
+    }
+    transferDialog.close();
+    act("transfer", svc ? { service: svc } : { counter: parseInt(ctr, 10) }, function (r) {
+      say(t("msg_transferred", { number: r.data.number }));
+    });
+  });
+
+  // pause
+  var pauseDialog = $("pause-dialog"), pauseForm = $("pause-form");
+  pauseForm.querySelectorAll("[data-minutes]").forEach(function (b) {
+    b.addEventListener("click", function () { $("pause-minutes").value = b.getAttribute("data-minutes"); });
+  });
+  function openPause() {
+    pickRadio(pauseForm, "reason", 1);
+    $("pause-minutes").value = "15";
+    $("pause-note").value = "";
+    pauseDialog.showModal();
+    pauseForm.querySelector('input[name="reason"]:checked').focus();
+  }
+  wireDialog(pauseDialog, function () {
+    var body = { reason: pauseForm.querySelector('input[name="reason"]:checked').value };
+    var minutes = parseInt($("pause-minutes").value, 10);
+    if (!isNaN(minutes)) body.minutes = Math.max(1, Math.min(480, minutes));
+    var note = $("pause-note").value.trim();
+    if (note) body.note = note;
+    pauseDialog.close();
+    act("pause", body, function () { say(t("msg_paused")); });
+  }, function (k) { pickRadio(pauseForm, "reason", k); });
+
+  start();
+})();

@@ -1,0 +1,110 @@
+"""The browser pages the hub serves: the TV display, the staff counter panel and the counter-side
+rating screen (SPEC §5, §6, §9).
+
+The pages are static HTML + plain JS + CSS (no build step, no framework, nothing from the
+internet). They talk to the hub only over its public HTTP API and Socket.IO events, exactly like a
+display on another device of the LAN would, so this module needs nothing from the hub but the
+center's name and the rating levels to paint the first frame.
+
+    /display            every counter (or `?zone=<id>`: one zone), latest calls, waiting, voice;
+                        reads [voice] chime, [display] latest_calls and flash_seconds
+    /counter            staff panel (`?n=3` lets admin / manager pick a counter)
+    /rate/<n>           counter-side rating touchscreen (`?token=<device token>` once)
+    /                   a landing page linking the others
+
+Every page is sent with a Content-Security-Policy that allows only this origin: a page that
+tried to load a script, font or sound from the internet would fail in development already.
+(Playwright's `wait_for_function` needs eval, which the policy forbids: poll `page.evaluate`, or
+open the context with `bypass_csp=True`.)
+
+A TV is a browser in kiosk mode. Browsers refuse to play sound before someone touches the page;
+Chromium kiosks are started with the flag that lifts this, otherwise the page shows a
+"Bấm để bật âm thanh" overlay until someone taps it once:
+
+    chromium --kiosk --autoplay-policy=no-user-gesture-required http://HUB:8080/display?zone=...
+
+Test hooks on /display: `window.__announcements` (every clip played: kind, url, number, counter,
+recall, started, ended, error) and `<body data-audio-state="idle|playing|blocked|off">`;
+`window.__socket` on every page is its Socket.IO connection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, make_response, render_template, request
+
+HERE = Path(__file__).resolve().parent
+STATIC_URL = "/assets/display"
+
+# Only this origin: scripts, styles, sounds, the Socket.IO connection. No inline script.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self' blob:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+# Preset reasons a citizen may pick after the last ("unsatisfied") level; optional.
+UNSATISFIED_REASONS = (
+    ("Thời gian chờ quá lâu", "Waited too long"),
+    ("Thái độ phục vụ chưa tốt", "Unfriendly service"),
+    ("Hướng dẫn chưa rõ ràng", "Unclear guidance"),
+    ("Thủ tục, giấy tờ phức tạp", "Complicated paperwork"),
+)
+
+
+def create_pages(service: Any, config: Any) -> Blueprint:
+    """The pages blueprint. `service` is the hub's QueueService (read for names and levels only)."""
+    rules = service.rules
+    bp = Blueprint("pages", __name__, template_folder=str(HERE / "templates"),
+                   static_folder=str(HERE / "static"), static_url_path=STATIC_URL)
+    center_name = rules.center_name
+    center_name_en = getattr(rules, "center_name_en", "") or center_name
+
+    def page(template: str, **context: Any) -> Response:
+        body = render_template(template, center_name=center_name, center_name_en=center_name_en,
+                               static=STATIC_URL, **context)
+        response = make_response(body)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"  # /rate?token=… never leaks
+        return response
+
+    @bp.get("/")
+    def landing() -> Response:
+        counters = [{"number": c.number, "name": c.name} for c in rules.counters.values()]
+        zones = sorted({c.zone for c in rules.counters.values()})
+        return page("display/landing.html", title="Hệ thống xếp hàng", counters=counters,
+                    zones=zones if len(zones) > 1 else [])
+
+    voice_section = config.sections.get("voice", {})
+    display_section = config.sections.get("display", {})
+    display_options = {
+        # [voice] chime: play the chime before each call (a page may override with ?chime=0/1)
+        "chime": bool(voice_section.get("chime", True)),
+        # [display] latest_calls: how many earlier calls the list shows under the newest one
+        "latest_calls": max(1, min(15, int(display_section.get("latest_calls", 6)))),
+        # [display] flash_seconds: how long a newly called counter flashes
+        "flash_seconds": max(0, min(30, int(display_section.get("flash_seconds", 3)))),
+    }
+
+    @bp.get("/display")
+    def display() -> Response:
+        zone = request.args.get("zone") or ""
+        return page("display/display.html", title="Màn hình gọi số", page_class="tv",
+                    options={**display_options, "zone": zone})
+
+    @bp.get("/counter")
+    def counter() -> Response:
+        return page("display/counter.html", title="Quầy giao dịch", page_class="staff",
+                    counters=[{"number": c.number, "name": c.name} for c in rules.counters.values()])
+
+    @bp.get("/rate/<int:n>")
+    def rate(n: int) -> Response:
+        if n not in rules.counters:
+            abort(404)
+        return page("display/rate.html", title="Đánh giá mức độ hài lòng", page_class="rate",
+                    counter=n, counter_name=rules.counters[n].name,
+                    levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+
+    return bp
