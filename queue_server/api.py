@@ -102,7 +102,6 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
                public_issuing: bool) -> Blueprint:
     bp = Blueprint("api", __name__)
     reader = RequestReader()
-    document = openapi.build_document(len(service.rules.rating_levels))
     rating_schema = openapi.rating_schema(len(service.rules.rating_levels))
 
     def who(required: bool = True) -> Principal | None:
@@ -140,7 +139,8 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.get("/api/v1/openapi.json")
     def openapi_json() -> Response:
-        return jsonify(document)
+        extra = current_app.extensions.get("openapi_paths", {})
+        return jsonify(openapi.build_document(len(service.rules.rating_levels), extra))
 
     @bp.post("/api/v1/auth/login")
     def login() -> Response:

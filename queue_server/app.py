@@ -41,8 +41,11 @@ class Hub:
     publisher: SocketPublisher
     config: Config
     data_dir: Path
+    kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
 
     def close(self) -> None:
+        if self.kiosk is not None:
+            self.kiosk.close()
         self.publisher.close()
         self.store.close()
 
@@ -110,6 +113,9 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     from display.web import create_pages
 
     app.register_blueprint(create_pages(service, config))
+    from kiosk.web import install_kiosk
+
+    kiosk = install_kiosk(app, service, auth, config, data_dir, publisher.publish)
     register_handlers(socketio, service)
 
     @app.get("/audio/<key>.wav")
@@ -147,4 +153,4 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
                                   "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
                                   "message_en": "Unexpected error; it has been logged."}}), 500
 
-    return Hub(app, socketio, service, store, publisher, config, data_dir)
+    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk)

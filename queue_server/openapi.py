@@ -97,7 +97,7 @@ def _ok(description: str, schema: dict[str, Any] | None = None, code: int = 200)
     return {str(code): {"description": description, **({"content": _json(schema)} if schema else {})}}
 
 
-def build_document(rating_levels: int) -> dict[str, Any]:
+def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
     ticket_ref = {"$ref": "#/components/schemas/Ticket"}
     counter_param = [{"name": "n", "in": "path", "required": True, "schema": COUNTER_NO}]
     ticket_param = [{"name": "ticket_id", "in": "path", "required": True,
@@ -170,5 +170,39 @@ def build_document(rating_levels: int) -> dict[str, Any]:
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                         "schema": {"type": "string", "format": "binary"}}}}},
                 params=date_params, errors=(400, 401, 403))},
+            **(extra_paths or {}),
         },
     }
+
+
+def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
+    """The kiosk's routes (kiosk/web.py), published in the same document."""
+    ticket_param = [{"name": "ticket_id", "in": "path", "required": True,
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 64}}]
+    return {
+        "/api/v1/kiosk/status": {"get": _op("What a kiosk screen shows: services and printer state",
+                                            _ok("Kiosk status"), auth=False, errors=())},
+        "/api/v1/kiosk/tickets": {"post": _op(
+            "Issue and print a ticket (nothing is issued when the printer cannot print)",
+            _ok("Issued and printed", {"$ref": "#/components/schemas/Ticket"}, 201), ISSUE,
+            errors=(400, 401, 403, 409, 429, 503))},
+        "/api/v1/tickets/{ticket_id}/reprint": {"post": _op(
+            "Print a waiting or called ticket again", _ok("Reprinted"), EMPTY, params=ticket_param,
+            body_required=False)},
+        "/api/v1/printer": {"get": _op("Printer and ticket-button health", _ok("Health"),
+                                       auth=False, errors=())},
+        "/api/v1/printer/simulate": {"post": _op(
+            "Set the simulated printer's state (admin, simulated printer only)", _ok("State"),
+            printer_simulate_schema(printer_states))},
+        "/api/v1/buttons/press": {"post": _op(
+            "Press a simulated GPIO ticket button (admin, mock pins only)", _ok("Buttons"),
+            BUTTON_PRESS)},
+    }
+
+
+def printer_simulate_schema(states: list[str]) -> dict[str, Any]:
+    return _obj({"state": {"type": "string", "enum": states}}, ["state"])
+
+
+BUTTON_PRESS = _obj({"pin": {"type": ["integer", "string"], "maxLength": 12, "minimum": 0,
+                             "maximum": 53}}, ["pin"])

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -95,6 +96,19 @@ def hub(hub_factory) -> HubProcess:  # type: ignore[no-untyped-def]
 
 
 DEVICE = {"Authorization": "Bearer demo-device"}
+
+
+class RecordingPublisher:
+    """Stands in for the Socket.IO publisher in core-level tests: keeps what would be pushed."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, name: str, payload: dict[str, Any]) -> None:
+        self.events.append((name, payload))
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [p for n, p in self.events if n == name]
 
 
 def login(base: str, username: str, password: str = "demo") -> dict[str, str]:

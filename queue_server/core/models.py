@@ -64,6 +64,7 @@ class EventKind(str, enum.Enum):
     FINISHED = "finished"
     RATED = "rated"
     CANCELLED = "cancelled"
+    REPRINTED = "reprinted"
     COUNTER_PAUSED = "counter_paused"
     COUNTER_RESUMED = "counter_resumed"
 

@@ -259,6 +259,13 @@ class QueueService:
             self._ticket_changed(pending, cancelled)
         return cancelled
 
+    def record_reprint(self, ticket_id: str, by: str, printed_bytes: int) -> None:
+        """A ticket's paper was printed again (the citizen lost it): one line in its history."""
+        with self._change() as (tx, _pending, now, _day):
+            ticket = self._ticket(tx, ticket_id)
+            tx.append(self._event(EventKind.REPRINTED, ticket, now, None, by,
+                                  {"number": ticket.number, "bytes": printed_bytes}))
+
     # ------------------------------------------------------------------- calling
     def _finish_in(self, tx: UnitOfWork, pending: _Pending, now: datetime, ticket: Ticket,
                    staff: str | None, outcome: Outcome | None, dossiers: int | None) -> Ticket:

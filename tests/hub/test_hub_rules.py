@@ -17,6 +17,7 @@ from queue_server.core.models import Outcome, TicketStatus
 from queue_server.core.ports import ManualClock
 from queue_server.core.service import QueueService
 from queue_server.storage import SqliteStore
+from tests.conftest import RecordingPublisher
 
 # 09:00 on Monday 2026-11-23 in Hà Nội (UTC+7)
 MONDAY_9AM = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -57,17 +58,6 @@ fields = ["chung-thuc"]
 number = 3
 fields = ["dat-dai"]
 """
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, name: str, payload: dict[str, Any]) -> None:
-        self.events.append((name, payload))
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [p for n, p in self.events if n == name]
 
 
 class Center:

@@ -1,0 +1,180 @@
+"""The kiosk side of one hub, built from the config: printer, dispenser, printer monitor, and the
+GPIO button box when `[gpio] buttons` is configured. No Flask here (`web.py` is the HTTP side).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.dispenser import Publish, TicketDispenser
+from kiosk.limits import SlidingWindowLimiter
+from kiosk.printers import ReceiptPrinter, SpoolPrinter, printer_from_config
+from queue_server.config import Config, ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETURN_SECONDS = 8
+DEFAULT_RATE_LIMIT = 10  # tickets per minute per kiosk screen without a device token
+DEFAULT_POLL_SECONDS = 30.0
+# `[printer]` keys of the hub's config that are not `printer_from_config` keys.
+_HUB_ONLY_PRINTER_KEYS = {"simulate", "poll_seconds"}
+
+
+def lan_address() -> str | None:
+    """This machine's address on the LAN (no packet is sent), or None without a network."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            address = str(s.getsockname()[0])
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    public_issuing: bool = False
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT
+    return_seconds: int = DEFAULT_RETURN_SECONDS
+    language: str = "vi"
+
+
+def kiosk_settings(section: dict[str, Any], source: str = "") -> KioskSettings:
+    # The hub's config reader already checks these ranges (FREE_RANGES); this keeps the kiosk
+    # safe when it is built from a Config made some other way.
+    rate = section.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)
+    if not 1 <= rate <= 600:
+        raise ConfigError("kiosk.rate_limit_per_minute", f"must be between 1 and 600, got {rate}",
+                          None, source)
+    back = section.get("return_seconds", DEFAULT_RETURN_SECONDS)
+    if not 2 <= back <= 120:
+        raise ConfigError("kiosk.return_seconds", f"must be between 2 and 120 seconds, got {back}",
+                          None, source)
+    language = section.get("language", "vi")
+    if language not in ("vi", "en"):
+        raise ConfigError("kiosk.language", f'must be "vi" or "en", got {language!r}', None, source)
+    return KioskSettings(bool(section.get("public_issuing", False)), rate, back, language)
+
+
+def build_printer(section: dict[str, Any], spool_dir: Path, source: str = "") -> ReceiptPrinter:
+    """`[printer]` → a printer; `simulate = "paper_out"` sets a simulated printer's state."""
+    cfg = {k: v for k, v in section.items() if k not in _HUB_ONLY_PRINTER_KEYS}
+    if "simulate" in section:
+        if cfg.get("kind", "simulated") != "simulated":
+            raise ConfigError("printer.simulate", 'only applies to kind = "simulated"', None, source)
+        cfg["state"] = section["simulate"]
+    try:
+        return printer_from_config(cfg, spool_dir)
+    except ValueError as exc:
+        text = str(exc)
+        key = text.split("'")[1] if text.count("'") >= 2 else "kind"
+        key = "simulate" if key == "state" else key
+        raise ConfigError(f"printer.{key}", text, None, source) from None
+
+
+class PrinterMonitor:
+    """Asks the printer for its status now and every `interval` seconds while it is idle, so a
+    printer that runs out of paper shows up in device health before a citizen taps."""
+
+    def __init__(self, dispenser: TicketDispenser, interval: float) -> None:
+        self.dispenser = dispenser
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="printer-monitor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.dispenser.check_printer(blocking=False)
+            except Exception:
+                log.exception("printer status check failed")
+            if self.interval <= 0 or self._stop.wait(self.interval):
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class KioskRuntime:
+    settings: KioskSettings
+    printer: ReceiptPrinter
+    dispenser: TicketDispenser
+    limiter: SlidingWindowLimiter
+    monitor: PrinterMonitor | None = None
+    buttons: Any = None  # kiosk.buttons.TicketButtons, imported only when configured
+    buttons_error: str | None = None  # configured but the GPIO hardware is unusable
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def simulated(self) -> bool:
+        return isinstance(self.printer, SpoolPrinter)
+
+    def close(self) -> None:
+        """Buttons first (no new presses), then the monitor, then the printer. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.buttons is not None:
+            self.buttons.close()
+        if self.monitor is not None:
+            self.monitor.close()
+        self.dispenser.close()
+
+
+def build_runtime(config: Config, data_dir: Path, publish: Publish | None, service: Any) -> KioskRuntime:
+    """Everything the kiosk needs, from `[kiosk]`, `[printer]` and `[gpio]`. Raises ConfigError."""
+    source = config.source
+    settings = kiosk_settings(config.sections.get("kiosk", {}), source)
+    printer_section = config.sections.get("printer", {})
+    poll = float(printer_section.get("poll_seconds", DEFAULT_POLL_SECONDS))
+    if poll < 0:
+        raise ConfigError("printer.poll_seconds", f"must be >= 0 (0 = only when printing), got {poll}",
+                          None, source)
+    printer = build_printer(printer_section, Path(data_dir) / "printer-spool", source)
+    dispenser = TicketDispenser(service, printer, service.rules, config.public_url,
+                                kind=printer_section.get("kind", "simulated"), publish=publish)
+    # Until a kiosk request shows the address people use, a button's QR points at the LAN
+    # address and the configured port; `[center] public_url` makes it exact.
+    port = config.sections.get("server", {}).get("port", 8080)
+    dispenser.default_base_url = f"http://{lan_address() or 'localhost'}:{port}"
+    runtime = KioskRuntime(settings, printer, dispenser,
+                           SlidingWindowLimiter(settings.rate_limit_per_minute, 60.0))
+    try:
+        gpio = config.sections.get("gpio", {})
+        if gpio.get("buttons"):
+            runtime.buttons, runtime.buttons_error = _buttons(gpio, dispenser, service, source)
+            if not config.public_url:
+                log.warning("[center] public_url is not set: the QR code on tickets from the "
+                            "buttons points to %s", dispenser.default_base_url)
+        runtime.monitor = PrinterMonitor(dispenser, poll)
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime
+
+
+def _buttons(section: dict[str, Any], dispenser: TicketDispenser, service: Any,
+             source: str) -> tuple[Any, str | None]:
+    from kiosk.buttons import GpioConfigError, GpioUnavailable, TicketButtons, gpio_config
+
+    rules = service.rules
+    try:
+        cfg = gpio_config(section, list(rules.fields), [g for g, _ in rules.priority.groups],
+                          rules.priority.enabled)
+        if cfg is None:
+            return None, None
+        return TicketButtons(cfg, dispenser), None
+    except GpioConfigError as exc:
+        raise ConfigError(exc.key, exc.problem, None, source) from None
+    except GpioUnavailable as exc:
+        # A hardware problem never takes the hub down: the screen kiosks still work.
+        log.error("GPIO ticket buttons disabled: %s", exc)
+        return None, str(exc)

@@ -1,0 +1,301 @@
+"""The kiosk's HTTP side: the touchscreen page, the phone page behind the QR code, and the API
+that issues *and prints* a ticket.
+
+    GET  /kiosk                          touchscreen (open once as /kiosk?token=<device token>)
+    GET  /t/<ticket id>                  the ticket's live status page (no login, no personal data)
+    GET  /api/v1/kiosk/status            may this screen issue? is the printer ready?
+    POST /api/v1/kiosk/tickets           issue + print {service, priority?, priority_group?} → 201
+    POST /api/v1/tickets/<id>/reprint    staff, manager, admin, or a device with the issue scope
+    GET  /api/v1/printer                 printer health (status, last error, tickets printed)
+    POST /api/v1/printer/simulate        {state}: admin, simulated printer only (demos, tests)
+    POST /api/v1/buttons/press           {pin}: admin, mock GPIO pins only (demos): one press
+
+Public issuing (no device token, `[kiosk] public_issuing = true`) is limited per client address
+to `[kiosk] rate_limit_per_minute`, on this API and on the hub's `POST /api/v1/tickets`; calls
+with a device token or a staff login are never throttled.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    send_file,
+)
+
+from kiosk.dispenser import Dispensed
+from kiosk.printers import PrinterStatus
+from kiosk.runtime import KioskRuntime, build_runtime, lan_address
+from queue_server import openapi
+from queue_server.api import RequestReader, bearer_token, error_response
+from queue_server.auth import Authenticator, Principal
+from queue_server.config import Config
+from queue_server.core.errors import Forbidden, NotFound, QueueError, Unauthorized
+from queue_server.core.service import QueueService, ticket_json
+
+HERE = Path(__file__).resolve().parent
+STATIC_URL = "/assets/kiosk"
+SOCKET_IO_JS = HERE.parent / "display" / "static" / "vendor" / "socket.io.min.js"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+REFRESH_SECONDS = 1.0
+_TICKET_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+UNSATISFIED_REASONS = (
+    ("Thời gian chờ quá lâu", "Waited too long"),
+    ("Thái độ phục vụ chưa tốt", "Unfriendly service"),
+    ("Hướng dẫn chưa rõ ràng", "Unclear guidance"),
+    ("Thủ tục, giấy tờ phức tạp", "Complicated paperwork"),
+)
+
+
+class RateLimited(QueueError):
+    """Too many tickets from one kiosk screen (the API maps this class name to 429)."""
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__("rate_limited",
+                         f"Màn hình này vừa cấp nhiều số liên tiếp. Vui lòng chờ {seconds} giây rồi thử lại.",
+                         f"Too many tickets from this screen; try again in {seconds} s.")
+        self.retry_after = seconds
+
+
+def request_base_url() -> str:
+    """The address the caller used, for the QR code; a loopback address (a kiosk browser on the
+    hub itself) is replaced by the LAN address, which a phone can reach."""
+    url = request.host_url.rstrip("/")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        lan = lan_address()
+        if lan:
+            return f"{parts.scheme}://{lan}" + (f":{parts.port}" if parts.port else "")
+    return url
+
+
+def _dispensed_json(done: Dispensed, service: QueueService) -> dict[str, Any]:
+    return {
+        **ticket_json(done.ticket, service.rules),
+        "waiting_ahead": done.waiting_ahead,
+        "est_wait_min": done.est_wait_min,
+        "status_url": done.content.status_url,
+        "printed": True,
+        "printer": {"status": done.printer_status.value, "bytes": done.bytes_written,
+                    "warning": done.warnings[0] if done.warnings else None},
+    }
+
+
+SIMULATED_STATES = sorted({s.value for s in PrinterStatus} | {"near_end", "silent"})
+
+
+def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
+                           auth: Authenticator) -> Blueprint:
+    bp = Blueprint("kiosk", __name__, template_folder=str(HERE / "templates"),
+                   static_folder=str(HERE / "static"), static_url_path=STATIC_URL)
+    reader = RequestReader()
+    simulate_schema = openapi.printer_simulate_schema(SIMULATED_STATES)
+    press_schema = openapi.BUTTON_PRESS
+    dispenser = runtime.dispenser
+    settings = runtime.settings
+    rules = service.rules
+
+    def who(required: bool) -> Principal | None:
+        principal = auth.principal(bearer_token())
+        if principal is None and required:
+            raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
+        return principal
+
+    def throttle_public() -> None:
+        key = request.remote_addr or "?"
+        if not runtime.limiter.allow(key):
+            raise RateLimited(runtime.limiter.retry_after(key))
+
+    def page(template: str, status: int = 200, **context: Any) -> Response:
+        body = render_template(template, center_name=rules.center_name,
+                               center_name_en=rules.center_name_en or rules.center_name,
+                               static=STATIC_URL, **context)
+        response = make_response(body, status)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"  # ?token=… and ticket ids never leak
+        return response
+
+    @bp.errorhandler(QueueError)
+    def _queue_error(exc: QueueError) -> tuple[Response, int]:
+        response, status = error_response(exc)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
+
+    @bp.errorhandler(sqlite3.Error)
+    def _storage_error(exc: sqlite3.Error) -> tuple[Response, int]:
+        return jsonify({"error": {"code": "storage_unavailable",
+                                  "message": "Hệ thống lưu trữ đang gặp sự cố. Vui lòng thử lại sau.",
+                                  "message_en": "Storage is unavailable; nothing was changed."}}), 503
+
+    # ------------------------------------------------------------------ pages
+    @bp.get("/kiosk")
+    def kiosk_page() -> Response:
+        return page("kiosk/kiosk.html", title="Lấy số thứ tự",
+                    public_issuing=settings.public_issuing, return_seconds=settings.return_seconds,
+                    language=settings.language)
+
+    @bp.get("/t/<ticket_id>")
+    def ticket_page(ticket_id: str) -> Response:
+        ticket = None
+        if _TICKET_ID.match(ticket_id):
+            try:
+                ticket = service.get_ticket(ticket_id)
+            except NotFound:
+                ticket = None
+        if ticket is None:
+            return page("kiosk/ticket_missing.html", 404, title="Không tìm thấy số thứ tự")
+        field = rules.fields.get(ticket.field_id)
+        return page("kiosk/ticket.html", title=f"Số thứ tự {ticket.number}", ticket_id=ticket.id,
+                    number=ticket.number, service_name=field.name if field else ticket.field_id,
+                    levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+
+    @bp.get(f"{STATIC_URL}/vendor/socket.io.min.js")
+    def socket_io_js() -> Response:
+        # The one vendored copy lives with the display pages; served here under the kiosk's path.
+        return send_file(SOCKET_IO_JS, mimetype="text/javascript", max_age=86400)
+
+    # -------------------------------------------------------------------- API
+    @bp.get("/api/v1/kiosk/status")
+    def kiosk_status() -> Response:
+        principal = who(required=False)
+        authorized = (principal is not None and (principal.role != "device" or "issue" in principal.scopes)) \
+            or settings.public_issuing
+        return jsonify({
+            "authorized": authorized,
+            "device": principal.name if principal is not None else None,
+            "public_issuing": settings.public_issuing,
+            "return_seconds": settings.return_seconds,
+            "printer": dispenser.health().as_dict(),
+        })
+
+    @bp.post("/api/v1/kiosk/tickets")
+    def kiosk_issue() -> tuple[Response, int]:
+        principal = who(required=False)
+        if principal is None:
+            if not settings.public_issuing:
+                raise Unauthorized("device_token_required",
+                                   "Màn hình này chưa được cấp quyền cấp số. Vui lòng báo cán bộ hướng dẫn.",
+                                   "This screen has no device token; issuing needs one.")
+            throttle_public()
+        else:
+            principal.require("issue")
+        data = reader.body(openapi.ISSUE)
+        done = dispenser.dispense(data["service"], data.get("priority"), data.get("priority_group"),
+                                  source=principal.name if principal else "kiosk",
+                                  base_url=request_base_url())
+        return jsonify(_dispensed_json(done, service)), 201
+
+    @bp.post("/api/v1/tickets/<ticket_id>/reprint")
+    def reprint(ticket_id: str) -> Response:
+        principal = who(required=True)
+        assert principal is not None
+        principal.require("issue")
+        reader.body(openapi.EMPTY, required=False)
+        done = dispenser.reprint(ticket_id, principal.name, base_url=request_base_url())
+        return jsonify({**_dispensed_json(done, service), "reprint": True})
+
+    @bp.get("/api/v1/printer")
+    def printer_health() -> Response:
+        principal = auth.principal(bearer_token())
+        staff = principal is not None and principal.role in ("admin", "manager", "staff")
+        health = dispenser.health()
+        if request.args.get("refresh"):
+            # Anyone may ask for a fresh reading; the printer hears at most one question a second.
+            checked = health.checked_at
+            if checked is None or (service.clock.now() - checked).total_seconds() >= REFRESH_SECONDS:
+                health = dispenser.check_printer(blocking=False)
+        body: dict[str, Any] = {**health.as_dict(detail=staff), "simulated": runtime.simulated}
+        if runtime.buttons is not None:
+            body["buttons"] = runtime.buttons.health()
+        elif runtime.buttons_error:
+            body["buttons"] = {"device": "buttons", "error": runtime.buttons_error}
+        return jsonify(body)
+
+    @bp.post("/api/v1/printer/simulate")
+    def simulate() -> Response:
+        principal = who(required=True)
+        assert principal is not None
+        if principal.role != "admin":
+            raise Forbidden("forbidden", "Chỉ quản trị viên được giả lập trạng thái máy in.",
+                            "Only an admin may simulate printer states.")
+        if not runtime.simulated:
+            raise NotFound("not_simulated", "Máy in đang dùng là máy in thật, không giả lập được.",
+                           "The configured printer is real; only a simulated printer takes a state.")
+        data = reader.body(simulate_schema)
+        return jsonify(dispenser.simulate(data["state"]).as_dict(detail=True))
+
+    @bp.post("/api/v1/buttons/press")
+    def press_button() -> Response:
+        principal = who(required=True)
+        assert principal is not None
+        if principal.role != "admin":
+            raise Forbidden("forbidden", "Chỉ quản trị viên được giả lập nút bấm.",
+                            "Only an admin may simulate button presses.")
+        buttons = runtime.buttons
+        if buttons is None or not buttons.simulated:
+            raise NotFound("not_simulated", "Không có nút bấm giả lập (pin_factory = \"mock\").",
+                           'No simulated GPIO buttons (pin_factory = "mock").')
+        data = reader.body(press_schema)
+        if not buttons.simulate_press(data["pin"]):
+            raise NotFound("unknown_button", f"Không có nút bấm ở chân {data['pin']}.",
+                           f"No button is configured on pin {data['pin']}.")
+        buttons.wait_idle(timeout=dispenser.lock_timeout)
+        return jsonify(buttons.health())
+
+    return bp
+
+
+def install_kiosk(app: Flask, service: QueueService, auth: Authenticator, config: Config,
+                  data_dir: Path, publish: Any) -> KioskRuntime:
+    """Build the kiosk runtime from the config, register its blueprint and the public issuing
+    limit; the caller closes the returned runtime. Raises ConfigError for a bad [kiosk],
+    [printer] or [gpio] section."""
+    runtime = build_runtime(config, data_dir, publish, service)
+    try:
+        app.register_blueprint(create_kiosk_blueprint(runtime, service, auth))
+    except BaseException:
+        runtime.close()
+        raise
+
+    app.extensions["openapi_paths"] = openapi.kiosk_paths(SIMULATED_STATES)
+
+    @app.before_request
+    def _limit_public_api_issuing() -> Any:
+        # The hub's own POST /api/v1/tickets takes public tickets too when public issuing is on:
+        # the same per-screen limit applies there (a bearer token, valid or not, is the API's
+        # business).
+        if (request.method == "POST" and request.path == "/api/v1/tickets"
+                and runtime.settings.public_issuing and bearer_token() is None):
+            key = request.remote_addr or "?"
+            if not runtime.limiter.allow(key):
+                exc = RateLimited(runtime.limiter.retry_after(key))
+                response, status = error_response(exc)
+                response.headers["Retry-After"] = str(exc.retry_after)
+                return response, status
+        return None
+
+    return runtime
