@@ -130,7 +130,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     def page(template: str, status: int = 200, **context: Any) -> Response:
         body = render_template(template, center_name=rules.center_name,
                                center_name_en=rules.center_name_en or rules.center_name,
-                               static=STATIC_URL, **context)
+                               timezone=str(rules.timezone), static=STATIC_URL, **context)
         response = make_response(body, status)
         response.headers["Content-Security-Policy"] = CSP
         response.headers["Cache-Control"] = "no-cache"

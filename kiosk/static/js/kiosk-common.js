@@ -96,15 +96,28 @@
     });
   }
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
+
+  // The center's wall clock, whatever time zone the kiosk's own OS is set to (the ticket
+  // prints the center's time; the screen must agree with it).
+  function centerNow() {
+    var zone = document.body.getAttribute("data-timezone") || "Asia/Ho_Chi_Minh";
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hour12: false, weekday: "short", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit"
+    }).formatToParts(new Date()).forEach(function (p) { parts[p.type] = p.value; });
+    var weekday = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].indexOf(parts.weekday);
+    return { hour: parts.hour === "24" ? "00" : parts.hour, minute: parts.minute, day: parts.day,
+             month: parts.month, year: parts.year, weekday: weekday };
+  }
 
   function startClock(timeEl, dateEl, i18n) {
     function tick() {
-      var now = new Date();
-      if (timeEl) { timeEl.textContent = pad(now.getHours()) + ":" + pad(now.getMinutes()); }
+      var now = centerNow();
+      if (timeEl) { timeEl.textContent = now.hour + ":" + now.minute; }
       if (dateEl) {
-        dateEl.textContent = WEEKDAYS[i18n.lang][now.getDay()] + ", " + pad(now.getDate()) + "/" +
-          pad(now.getMonth() + 1) + "/" + now.getFullYear();
+        dateEl.textContent = WEEKDAYS[i18n.lang][now.weekday] + ", " + now.day + "/" +
+          now.month + "/" + now.year;
       }
     }
     tick();
@@ -133,5 +146,5 @@
   window.addEventListener("unhandledrejection", function (event) { event.preventDefault(); });
 
   window.KQ = { createI18n: createI18n, api: api, startClock: startClock, waitText: waitText,
-                connect: connect, pad: pad };
+                connect: connect };
 })();
