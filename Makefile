@@ -25,8 +25,16 @@ run: venv
 test: venv
 	$(VENV)/bin/pytest -q
 
-bench: venv
-	$(PY) bench/benchmark.py
+# The hub under test runs from a venv with the runtime dependencies only, as on a Pi; the
+# benchmark's own clients run from the test venv.
+RUNTIME := .venv-runtime
+$(RUNTIME)/.installed: pyproject.toml
+	@python3 -m venv $(RUNTIME)
+	@$(RUNTIME)/bin/python -m pip install -q --disable-pip-version-check -e .
+	@touch $@
+
+bench: venv $(RUNTIME)/.installed
+	$(PY) bench/benchmark.py --server-python $(RUNTIME)/bin/python
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(RUNTIME) build *.egg-info .pytest_cache
