@@ -35,6 +35,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, render_template, request
 
+from queue_server.demo import DEMO_DEVICE_SHA256, DEMO_DEVICE_TOKEN
+
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/display"
 
@@ -74,8 +76,12 @@ def create_pages(service: Any, config: Any) -> Blueprint:
     def landing() -> Response:
         counters = [{"number": c.number, "name": c.name} for c in rules.counters.values()]
         zones = sorted({c.zone for c in rules.counters.values()})
+        # In demo mode the links carry the demo device token, so the kiosk and rating screens
+        # work from one click; a real center's devices are given their own token once.
+        demo = any(d.token_sha256 == DEMO_DEVICE_SHA256 for d in config.devices)
         return page("display/landing.html", title="Hệ thống xếp hàng", counters=counters,
-                    zones=zones if len(zones) > 1 else [])
+                    zones=zones if len(zones) > 1 else [],
+                    device_query=f"?token={DEMO_DEVICE_TOKEN}" if demo else "")
 
     voice_section = config.sections.get("voice", {})
     display_section = config.sections.get("display", {})

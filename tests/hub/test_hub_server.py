@@ -317,3 +317,15 @@ def test_concurrent_requests_share_pool(hub: HubProcess) -> None:
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda i: issue(hub.url, FIELDS[i % 3]).status_code, range(80)))
     assert codes == [201] * 80
+
+
+def test_every_link_on_the_landing_page_works(hub: HubProcess) -> None:
+    import re
+
+    page = requests.get(f"{hub.url}/", timeout=10)
+    assert page.status_code == 200 and "Kim Thành" in page.text
+    links = set(re.findall(r'href="(/[^"]*)"', page.text))
+    assert "/kiosk?token=demo-device" in links and "/display" in links and "/counter" in links
+    for link in sorted(links):
+        r = requests.get(hub.url + link.replace("&amp;", "&"), timeout=10)
+        assert r.status_code == 200, (link, r.status_code)

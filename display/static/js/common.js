@@ -98,7 +98,6 @@
       land_kiosk: "Lấy số thứ tự",
       land_display: "Màn hình gọi số",
       land_counter: "Quầy giao dịch (cán bộ)",
-      land_manager: "Quản lý, thống kê",
       land_zones: "Màn hình theo khu vực",
       land_rate: "Màn hình đánh giá tại quầy"
     },
@@ -188,7 +187,6 @@
       land_kiosk: "Take a number",
       land_display: "Calling display",
       land_counter: "Counter panel (staff)",
-      land_manager: "Management and statistics",
       land_zones: "Displays by zone",
       land_rate: "Counter rating screens"
     }
