@@ -161,6 +161,28 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
     return runtime
 
 
+def check_kiosk_config(config: Config) -> None:
+    """Every check start-up makes of [kiosk], [printer] and [gpio], without opening hardware
+    (printers open their device lazily): `queue-server --check` must refuse what start-up would."""
+    import tempfile
+
+    from kiosk.buttons import GpioConfigError, gpio_config
+
+    source = config.source
+    kiosk_settings(config.sections.get("kiosk", {}), source)
+    printer_section = config.sections.get("printer", {})
+    if float(printer_section.get("poll_seconds", DEFAULT_POLL_SECONDS)) < 0:
+        raise ConfigError("printer.poll_seconds", "must be >= 0 (0 = only when printing)", None, source)
+    with tempfile.TemporaryDirectory() as spool:
+        build_printer(printer_section, Path(spool), source).close()
+    rules = config.rules
+    try:
+        gpio_config(config.sections.get("gpio", {}), list(rules.fields),
+                    [g for g, _ in rules.priority.groups], rules.priority.enabled)
+    except GpioConfigError as exc:
+        raise ConfigError(exc.key, exc.problem, None, source) from None
+
+
 def _buttons(section: dict[str, Any], dispenser: TicketDispenser, service: Any,
              source: str) -> tuple[Any, str | None]:
     from kiosk.buttons import GpioConfigError, GpioUnavailable, TicketButtons, gpio_config

@@ -132,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"queue-server: {exc}", file=sys.stderr)
         return 2
     if args.check:
+        from kiosk.runtime import check_kiosk_config
+
+        try:
+            check_kiosk_config(config)
+        except ConfigError as exc:
+            print(f"queue-server: {exc}", file=sys.stderr)
+            return 2
         print(f"{config.source}: OK ({len(config.rules.fields)} fields, {len(config.rules.counters)} counters)")
         return 0
     server_section = config.sections.get("server", {})

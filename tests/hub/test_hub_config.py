@@ -102,3 +102,18 @@ def test_example_config_in_repo_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     cfg = parse_config((root / "config" / "example.toml").read_text(encoding="utf-8"), "example.toml")
     assert cfg.rules.fields and cfg.staff
+
+
+def test_cli_check_refuses_what_start_up_would(tmp_path: Path) -> None:
+    """--check runs the kiosk, printer and GPIO checks too, without touching hardware."""
+    for extra, words in [
+        ('[gpio]\npin_factory = "mock"\nbuttons = [{pin = 17, field = "dat-dai"}]\n',
+         "gpio.buttons[0].field: unknown field 'dat-dai'"),
+        ('[printer]\nkind = "laser"\n', "printer.kind"),
+        ('[printer]\nkind = "network"\n', "'host' is required"),
+    ]:
+        path = tmp_path / "center.toml"
+        path.write_text(GOOD.replace("[[fields]]", extra + "\n[[fields]]", 1), encoding="utf-8")
+        run = subprocess.run([sys.executable, "-m", "queue_server", "--config", str(path), "--check"],
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode == 2 and words in run.stderr, (extra, run.stderr)
