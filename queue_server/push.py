@@ -161,12 +161,16 @@ def register_handlers(socketio: SocketIO, service: QueueService) -> None:
 
     @socketio.on("connect")
     def on_connect(auth: Any = None) -> None:
+        """A client may narrow itself at connect: `auth={"zone": …}` or `?zone=…&counter=…`."""
         join_room(PUBLIC)
-        wanted = auth if isinstance(auth, dict) else {}
-        query = {k: request.args.get(k) for k in ("zone", "counter") if request.args.get(k)}
-        if "counter" in query:
-            query["counter"] = int(query["counter"]) if query["counter"].isdigit() else query["counter"]  # type: ignore[assignment]
-        wanted = {**query, **{k: v for k, v in wanted.items() if k in ("zone", "counter", "ticket")}}
+        wanted: dict[str, Any] = {}
+        if request.args.get("zone"):
+            wanted["zone"] = request.args["zone"]
+        counter = request.args.get("counter")
+        if counter:
+            wanted["counter"] = int(counter) if counter.isdigit() else counter
+        if isinstance(auth, dict):
+            wanted.update({k: v for k, v in auth.items() if k in ("zone", "counter", "ticket")})
         if wanted:
             do_join(wanted)
         else:
