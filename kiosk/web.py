@@ -122,6 +122,12 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
             raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
         return principal
 
+    def require_admin(action_vi: str, action_en: str) -> None:
+        principal = who(required=True)
+        if principal is None or principal.role != "admin":
+            raise Forbidden("forbidden", f"Chỉ quản trị viên được {action_vi}.",
+                            f"Only an admin may {action_en}.")
+
     def throttle_public() -> None:
         key = request.remote_addr or "?"
         if not runtime.limiter.allow(key):
@@ -237,11 +243,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
 
     @bp.post("/api/v1/printer/simulate")
     def simulate() -> Response:
-        principal = who(required=True)
-        assert principal is not None
-        if principal.role != "admin":
-            raise Forbidden("forbidden", "Chỉ quản trị viên được giả lập trạng thái máy in.",
-                            "Only an admin may simulate printer states.")
+        require_admin("giả lập trạng thái máy in", "simulate printer states")
         if not runtime.simulated:
             raise NotFound("not_simulated", "Máy in đang dùng là máy in thật, không giả lập được.",
                            "The configured printer is real; only a simulated printer takes a state.")
@@ -250,11 +252,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
 
     @bp.post("/api/v1/buttons/press")
     def press_button() -> Response:
-        principal = who(required=True)
-        assert principal is not None
-        if principal.role != "admin":
-            raise Forbidden("forbidden", "Chỉ quản trị viên được giả lập nút bấm.",
-                            "Only an admin may simulate button presses.")
+        require_admin("giả lập nút bấm", "simulate button presses")
         buttons = runtime.buttons
         if buttons is None or not buttons.simulated:
             raise NotFound("not_simulated", "Không có nút bấm giả lập (pin_factory = \"mock\").",
