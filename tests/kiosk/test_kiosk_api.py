@@ -206,6 +206,10 @@ def test_reprint_and_simulate(hub: HubProcess) -> None:
     # The simulated printer's state: admin only; faults refuse issuing and reprinting alike.
     simulate = f"{hub.url}/api/v1/printer/simulate"
     assert requests.post(simulate, json={"state": "paper_out"}, headers=staff1, timeout=5).status_code == 403
+    press = f"{hub.url}/api/v1/buttons/press"
+    r = requests.post(press, json={"pin": 17}, headers=staff1, timeout=5)
+    assert r.status_code == 403 and "quản trị viên" in r.json()["error"]["message"]
+    assert requests.post(press, json={"pin": 17}, timeout=5).status_code == 401
     admin = login(hub.url, "admin")
     assert requests.post(simulate, json={"state": "jammed"}, headers=admin, timeout=5).status_code == 400
     r = requests.post(simulate, json={"state": "paper_out"}, headers=admin, timeout=5)
