@@ -18,9 +18,7 @@ with a device token or a staff login are never throttled.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,10 +38,10 @@ from kiosk.dispenser import Dispensed
 from kiosk.printers import PrinterStatus
 from kiosk.runtime import KioskRuntime, build_runtime, lan_address
 from queue_server import openapi
-from queue_server.api import RequestReader, bearer_token, error_response
+from queue_server.api import RequestReader, bearer_token
 from queue_server.auth import Authenticator, Principal
 from queue_server.config import Config
-from queue_server.core.errors import Forbidden, NotFound, QueueError, Unauthorized
+from queue_server.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from queue_server.core.service import QueueService, ticket_json
 
 HERE = Path(__file__).resolve().parent
@@ -60,17 +58,6 @@ UNSATISFIED_REASONS = (
     ("Hướng dẫn chưa rõ ràng", "Unclear guidance"),
     ("Thủ tục, giấy tờ phức tạp", "Complicated paperwork"),
 )
-
-
-class RateLimited(QueueError):
-    """Too many tickets from one kiosk screen (the API maps this class name to 429)."""
-
-    def __init__(self, retry_after: float) -> None:
-        seconds = max(1, math.ceil(retry_after))
-        super().__init__("rate_limited",
-                         f"Màn hình này vừa cấp nhiều số liên tiếp. Vui lòng chờ {seconds} giây rồi thử lại.",
-                         f"Too many tickets from this screen; try again in {seconds} s.")
-        self.retry_after = seconds
 
 
 def request_base_url() -> str:
@@ -105,6 +92,13 @@ def _dispensed_json(done: Dispensed, service: QueueService) -> dict[str, Any]:
 SIMULATED_STATES = sorted({s.value for s in PrinterStatus} | {"near_end", "silent"})
 
 
+def throttle_public(runtime: KioskRuntime) -> None:
+    """The per-screen limit on issuing without a device token (one client address, one screen)."""
+    key = request.remote_addr or "?"
+    if not runtime.limiter.allow(key):
+        raise RateLimited(runtime.limiter.retry_after(key))
+
+
 def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
                            auth: Authenticator) -> Blueprint:
     bp = Blueprint("kiosk", __name__, template_folder=str(HERE / "templates"),
@@ -128,11 +122,6 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
             raise Forbidden("forbidden", f"Chỉ quản trị viên được {action_vi}.",
                             f"Only an admin may {action_en}.")
 
-    def throttle_public() -> None:
-        key = request.remote_addr or "?"
-        if not runtime.limiter.allow(key):
-            raise RateLimited(runtime.limiter.retry_after(key))
-
     def page(template: str, status: int = 200, **context: Any) -> Response:
         body = render_template(template, center_name=rules.center_name,
                                center_name_en=rules.center_name_en or rules.center_name,
@@ -143,19 +132,6 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"  # ?token=… and ticket ids never leak
         return response
-
-    @bp.errorhandler(QueueError)
-    def _queue_error(exc: QueueError) -> tuple[Response, int]:
-        response, status = error_response(exc)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response, status
-
-    @bp.errorhandler(sqlite3.Error)
-    def _storage_error(exc: sqlite3.Error) -> tuple[Response, int]:
-        return jsonify({"error": {"code": "storage_unavailable",
-                                  "message": "Hệ thống lưu trữ đang gặp sự cố. Vui lòng thử lại sau.",
-                                  "message_en": "Storage is unavailable; nothing was changed."}}), 503
 
     # ------------------------------------------------------------------ pages
     @bp.get("/kiosk")
@@ -206,7 +182,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
                 raise Unauthorized("device_token_required",
                                    "Màn hình này chưa được cấp quyền cấp số. Vui lòng báo cán bộ hướng dẫn.",
                                    "This screen has no device token; issuing needs one.")
-            throttle_public()
+            throttle_public(runtime)
         else:
             principal.require("issue")
         data = reader.body(openapi.ISSUE)
@@ -288,12 +264,7 @@ def install_kiosk(app: Flask, service: QueueService, auth: Authenticator, config
         # business).
         if (request.method == "POST" and request.path == "/api/v1/tickets"
                 and runtime.settings.public_issuing and bearer_token() is None):
-            key = request.remote_addr or "?"
-            if not runtime.limiter.allow(key):
-                exc = RateLimited(runtime.limiter.retry_after(key))
-                response, status = error_response(exc)
-                response.headers["Retry-After"] = str(exc.retry_after)
-                return response, status
+            throttle_public(runtime)  # a refusal is answered by the app's QueueError handler
         return None
 
     return runtime

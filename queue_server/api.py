@@ -16,22 +16,34 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from jsonschema import Draft202012Validator
 
 from . import openapi, stats
+from .core import errors
 from .auth import Authenticator, Principal
-from .core.errors import InvalidRequest, QueueError, Unauthorized
+from .core.errors import InvalidRequest, QueueError, RateLimited, Unauthorized
 from .core.models import Outcome
 from .core.service import QueueService, ticket_json
 from .storage import SqliteStore
 
-STATUS_OF = {
-    "InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
-    "Conflict": 409, "IssuingClosed": 409, "RateLimited": 429, "Unavailable": 503,
+STATUS_OF: dict[type[QueueError], int] = {
+    errors.InvalidRequest: 400, errors.Unauthorized: 401, errors.Forbidden: 403,
+    errors.NotFound: 404, errors.Conflict: 409, errors.RateLimited: 429, errors.Unavailable: 503,
 }
 MAX_RANGE_DAYS = 3 * 366
 
 
 def error_response(exc: QueueError) -> tuple[Response, int]:
-    status = next((STATUS_OF[c.__name__] for c in type(exc).__mro__ if c.__name__ in STATUS_OF), 400)
-    return jsonify({"error": exc.as_dict()}), status
+    status = next((STATUS_OF[c] for c in type(exc).__mro__ if c in STATUS_OF), 400)
+    response = jsonify({"error": exc.as_dict()})
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response, status
+
+
+def storage_error_response(exc: sqlite3.Error) -> tuple[Response, int]:
+    """The database refused (disk full, I/O error): the transaction was rolled back."""
+    current_app.logger.error("storage error: %s", exc)
+    return jsonify({"error": {"code": "storage_unavailable",
+                              "message": "Hệ thống lưu trữ đang gặp sự cố, dữ liệu đã có vẫn an toàn. Vui lòng thử lại sau.",
+                              "message_en": f"Storage is unavailable ({exc}); nothing was changed."}}), 503
 
 
 def bearer_token() -> str | None:
@@ -119,17 +131,6 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     def ticket_out(ticket: Any, status: int = 200) -> tuple[Response, int]:
         return jsonify(ticket_json(ticket, service.rules)), status
-
-    @bp.errorhandler(QueueError)
-    def _queue_error(exc: QueueError) -> tuple[Response, int]:
-        return error_response(exc)
-
-    @bp.errorhandler(sqlite3.Error)
-    def _storage_error(exc: sqlite3.Error) -> tuple[Response, int]:
-        current_app.logger.error("storage error: %s", exc)
-        return jsonify({"error": {"code": "storage_unavailable",
-                                  "message": "Hệ thống lưu trữ đang gặp sự cố, dữ liệu đã có vẫn an toàn. Vui lòng thử lại sau.",
-                                  "message_en": f"Storage is unavailable ({exc}); nothing was changed."}}), 503
 
     @bp.get("/healthz")
     def healthz() -> tuple[Response, int]:

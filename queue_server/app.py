@@ -4,6 +4,7 @@ voice, and wires them around the queue core."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,9 +14,10 @@ from flask import Flask, Response, abort, jsonify, request, send_file
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
-from .api import create_api
+from .api import create_api, error_response, storage_error_response
 from .auth import Authenticator
 from .config import Config, ConfigError
+from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
 from .push import AudioIndex, SocketPublisher, register_handlers
@@ -136,6 +138,10 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
         from display.voice import chime_wav
 
         return Response(chime_wav(), mimetype="audio/wav", headers={"Cache-Control": "max-age=86400"})
+
+    # Refusals and storage failures get the same JSON answer from every blueprint (API, kiosk).
+    app.register_error_handler(QueueError, error_response)
+    app.register_error_handler(sqlite3.Error, storage_error_response)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -7,6 +7,8 @@ of HTTP.
 
 from __future__ import annotations
 
+import math
+
 
 class QueueError(Exception):
     """Base of every refusal. `code` is stable; messages are for people."""
@@ -43,6 +45,17 @@ class Forbidden(QueueError, PermissionError):
 
 class Unauthorized(QueueError, PermissionError):
     """No valid credentials."""
+
+
+class RateLimited(QueueError):
+    """Too many tickets from one screen or button in a short time; `retry_after` in seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__("rate_limited",
+                         f"Màn hình này vừa cấp nhiều số liên tiếp. Vui lòng chờ {seconds} giây rồi thử lại.",
+                         f"Too many tickets from this screen; try again in {seconds} s.")
+        self.retry_after = seconds
 
 
 class Unavailable(QueueError):
