@@ -33,25 +33,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, make_response, render_template, request
+from flask import Blueprint, Response, abort, request
 
 from queue_server.demo import DEMO_DEVICE_SHA256, DEMO_DEVICE_TOKEN
+from queue_server.pages import UNSATISFIED_REASONS, render_page
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/display"
-
-# Only this origin: scripts, styles, sounds, the Socket.IO connection. No inline script.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "media-src 'self' blob:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
-       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-
-# Preset reasons a citizen may pick after the last ("unsatisfied") level; optional.
-UNSATISFIED_REASONS = (
-    ("Thời gian chờ quá lâu", "Waited too long"),
-    ("Thái độ phục vụ chưa tốt", "Unfriendly service"),
-    ("Hướng dẫn chưa rõ ràng", "Unclear guidance"),
-    ("Thủ tục, giấy tờ phức tạp", "Complicated paperwork"),
-)
 
 
 def create_pages(service: Any, config: Any) -> Blueprint:
@@ -63,14 +51,8 @@ def create_pages(service: Any, config: Any) -> Blueprint:
     center_name_en = getattr(rules, "center_name_en", "") or center_name
 
     def page(template: str, **context: Any) -> Response:
-        body = render_template(template, center_name=center_name, center_name_en=center_name_en,
-                               static=STATIC_URL, **context)
-        response = make_response(body)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"  # /rate?token=… never leaks
-        return response
+        return render_page(template, center_name=center_name, center_name_en=center_name_en,
+                           static=STATIC_URL, **context)
 
     @bp.get("/")
     def landing() -> Response:

@@ -28,8 +28,6 @@ from flask import (
     Flask,
     Response,
     jsonify,
-    make_response,
-    render_template,
     request,
     send_file,
 )
@@ -43,21 +41,14 @@ from queue_server.auth import Authenticator, Principal
 from queue_server.config import Config
 from queue_server.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from queue_server.core.service import QueueService, ticket_json
+from queue_server.pages import UNSATISFIED_REASONS, render_page
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/kiosk"
 SOCKET_IO_JS = HERE.parent / "display" / "static" / "vendor" / "socket.io.min.js"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'; form-action 'self'")
 REFRESH_SECONDS = 1.0
 _TICKET_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-UNSATISFIED_REASONS = (
-    ("Thời gian chờ quá lâu", "Waited too long"),
-    ("Thái độ phục vụ chưa tốt", "Unfriendly service"),
-    ("Hướng dẫn chưa rõ ràng", "Unclear guidance"),
-    ("Thủ tục, giấy tờ phức tạp", "Complicated paperwork"),
-)
+
 
 
 def request_base_url() -> str:
@@ -123,15 +114,9 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
                             f"Only an admin may {action_en}.")
 
     def page(template: str, status: int = 200, **context: Any) -> Response:
-        body = render_template(template, center_name=rules.center_name,
-                               center_name_en=rules.center_name_en or rules.center_name,
-                               timezone=str(rules.timezone), static=STATIC_URL, **context)
-        response = make_response(body, status)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"  # ?token=… and ticket ids never leak
-        return response
+        return render_page(template, status, center_name=rules.center_name,
+                           center_name_en=rules.center_name_en or rules.center_name,
+                           timezone=str(rules.timezone), static=STATIC_URL, **context)
 
     # ------------------------------------------------------------------ pages
     @bp.get("/kiosk")
