@@ -97,6 +97,27 @@ def hub(hub_factory) -> HubProcess:  # type: ignore[no-untyped-def]
 
 DEVICE = {"Authorization": "Bearer demo-device"}
 
+# Debian's chromium, driven by Playwright; never a downloaded browser. The background-networking
+# flags keep it from reaching for Google's hosts on a machine with no internet.
+CHROMIUM = os.environ.get("QUAYSO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole run: Playwright's sync API allows one driver per
+    thread, so every suite shares this one."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found (scripts/setup-system.sh installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
 
 class RecordingPublisher:
     """Stands in for the Socket.IO publisher in core-level tests: keeps what would be pushed."""

@@ -10,7 +10,6 @@ The pages keep their CSP in tests, so waits poll with `page.evaluate` (which CSP
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,12 +19,6 @@ import pytest
 
 from tests.conftest import HubProcess, free_port
 
-CHROMIUM = os.environ.get("QUAYSO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @dataclass
@@ -42,18 +35,6 @@ def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     hub = HubProcess(tmp_path_factory.mktemp("hub") / "data", free_port(), ["--demo"]).start()
     yield hub
     hub.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found (scripts/setup-system.sh installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
