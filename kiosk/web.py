@@ -36,8 +36,8 @@ from kiosk.dispenser import Dispensed
 from kiosk.printers import PrinterStatus
 from kiosk.runtime import KioskRuntime, build_runtime, lan_address
 from queue_server import openapi
-from queue_server.api import RequestReader, bearer_token
-from queue_server.auth import Authenticator, Principal
+from queue_server.api import RequestReader, bearer_token, caller
+from queue_server.auth import Authenticator
 from queue_server.config import Config
 from queue_server.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from queue_server.core.service import QueueService, ticket_json
@@ -101,14 +101,8 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     settings = runtime.settings
     rules = service.rules
 
-    def who(required: bool) -> Principal | None:
-        principal = auth.principal(bearer_token())
-        if principal is None and required:
-            raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
-        return principal
-
     def require_admin(action_vi: str, action_en: str) -> None:
-        principal = who(required=True)
+        principal = caller(auth, required=True)
         if principal is None or principal.role != "admin":
             raise Forbidden("forbidden", f"Chỉ quản trị viên được {action_vi}.",
                             f"Only an admin may {action_en}.")
@@ -148,7 +142,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     # -------------------------------------------------------------------- API
     @bp.get("/api/v1/kiosk/status")
     def kiosk_status() -> Response:
-        principal = who(required=False)
+        principal = caller(auth, required=False)
         authorized = (principal is not None and (principal.role != "device" or "issue" in principal.scopes)) \
             or settings.public_issuing
         return jsonify({
@@ -161,7 +155,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
 
     @bp.post("/api/v1/kiosk/tickets")
     def kiosk_issue() -> tuple[Response, int]:
-        principal = who(required=False)
+        principal = caller(auth, required=False)
         if principal is None:
             if not settings.public_issuing:
                 raise Unauthorized("device_token_required",
@@ -178,7 +172,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
 
     @bp.post("/api/v1/tickets/<ticket_id>/reprint")
     def reprint(ticket_id: str) -> Response:
-        principal = who(required=True)
+        principal = caller(auth, required=True)
         assert principal is not None
         principal.require("issue")
         reader.body(openapi.EMPTY, required=False)

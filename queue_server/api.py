@@ -46,6 +46,14 @@ def storage_error_response(exc: sqlite3.Error) -> tuple[Response, int]:
                               "message_en": f"Storage is unavailable ({exc}); nothing was changed."}}), 503
 
 
+def caller(auth: Authenticator, required: bool = True) -> Principal | None:
+    """Who is behind this request's bearer token; with `required`, an anonymous call is refused."""
+    principal = auth.principal(bearer_token())
+    if principal is None and required:
+        raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
+    return principal
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
@@ -116,14 +124,8 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     reader = RequestReader()
     rating_schema = openapi.rating_schema(len(service.rules.rating_levels))
 
-    def who(required: bool = True) -> Principal | None:
-        principal = auth.principal(bearer_token())
-        if principal is None and required:
-            raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
-        return principal
-
     def acting_on(n: int) -> Principal:
-        principal = who()
+        principal = caller(auth)
         assert principal is not None
         principal.require("counter")
         service.authorize_counter(n, principal.counters_allowed())
@@ -153,7 +155,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.post("/api/v1/auth/logout")
     def logout() -> Response:
-        who()
+        caller(auth)
         auth.logout(bearer_token() or "")
         return jsonify({"status": "logged_out"})
 
@@ -176,7 +178,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.post("/api/v1/tickets")
     def issue() -> tuple[Response, int]:
-        principal = who(required=not public_issuing)
+        principal = caller(auth, required=not public_issuing)
         if principal is not None:
             principal.require("issue")
         data = reader.body(openapi.ISSUE)
@@ -192,7 +194,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.post("/api/v1/tickets/<ticket_id>/requeue")
     def requeue(ticket_id: str) -> tuple[Response, int]:
-        principal = who()
+        principal = caller(auth)
         assert principal is not None
         principal.require("counter")
         reader.body(openapi.EMPTY, required=False)
@@ -203,7 +205,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.post("/api/v1/tickets/<ticket_id>/cancel")
     def cancel(ticket_id: str) -> tuple[Response, int]:
-        principal = who()
+        principal = caller(auth)
         assert principal is not None
         principal.require("issue")
         data = reader.body(openapi.CANCEL, required=False)
@@ -247,18 +249,18 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         principal = acting_on(n)
         data = reader.body(openapi.PAUSE)
         service.pause(n, principal.name, data["reason"], data.get("minutes"), data.get("note"))
-        return jsonify(service.snapshot()["counters"][list(service.rules.counters).index(n)])
+        return jsonify(service.counter_view(n))
 
     @bp.post("/api/v1/counters/<int:n>/resume")
     def resume(n: int) -> Response:
         principal = acting_on(n)
         reader.body(openapi.EMPTY, required=False)
         service.resume(n, principal.name)
-        return jsonify(service.snapshot()["counters"][list(service.rules.counters).index(n)])
+        return jsonify(service.counter_view(n))
 
     @bp.post("/api/v1/ratings")
     def rate() -> tuple[Response, int]:
-        principal = who(required=False)
+        principal = caller(auth, required=False)
         data = reader.body(rating_schema)
         ticket = service.rate(data["ticket"], data["level"], data.get("reason"),
                               source=principal.name if principal else "phone")
@@ -274,7 +276,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.post("/api/v1/counters/<int:n>/rating")
     def rate_at_counter(n: int) -> tuple[Response, int]:
-        principal = who()
+        principal = caller(auth)
         assert principal is not None
         principal.require("rate")
         if not principal.is_device:
@@ -285,7 +287,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
                         "label": service.rules.rating_levels[data["level"] - 1]}), 201
 
     def _stats() -> dict[str, Any]:
-        principal = who()
+        principal = caller(auth)
         assert principal is not None
         principal.require("manage")
         first, last = _date_range()

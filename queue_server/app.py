@@ -96,8 +96,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     audio = AudioIndex()
 
     def prepare_audio(text: str) -> None:
-        if cache is not None:
-            audio.remember(cache.key_for(text), text)
+        if cache is not None:  # the announcer already remembered the key
             cache.audio_for(text)
 
     def announcer(number: str, counter: int) -> tuple[str, str]:

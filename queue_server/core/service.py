@@ -516,6 +516,15 @@ class QueueService:
             },
         }
 
+    def counter_view(self, number: int) -> dict[str, Any]:
+        """One counter as `state` shows it (what pause and resume answer)."""
+        self.counter(number)
+        with self._lock, self.store.reading() as tx:
+            day = self.today()
+            state = tx.counter_states().get(number, CounterState(number))
+            return self._counter_view(number, state, tx.serving(day).get(number),
+                                      tx.served_counts(day).get(number, 0))
+
     def get_ticket(self, ticket_id: str) -> Ticket:
         with self._lock, self.store.reading() as tx:
             return self._ticket(tx, ticket_id)

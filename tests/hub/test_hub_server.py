@@ -329,3 +329,20 @@ def test_every_link_on_the_landing_page_works(hub: HubProcess) -> None:
     for link in sorted(links):
         r = requests.get(hub.url + link.replace("&amp;", "&"), timeout=10)
         assert r.status_code == 200, (link, r.status_code)
+
+
+def test_pause_and_resume_answer_with_the_counter(hub: HubProcess) -> None:
+    staff3 = login(hub.url, "staff3")
+    issue(hub.url, "dat-dai")
+    requests.post(f"{hub.url}/api/v1/counters/3/next", headers=staff3, timeout=10)
+    requests.post(f"{hub.url}/api/v1/counters/3/finish", json={"outcome": "guidance"}, headers=staff3, timeout=10)
+    r = requests.post(f"{hub.url}/api/v1/counters/3/pause", json={"reason": "meeting", "minutes": 20},
+                      headers=staff3, timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["counter"], body["status"], body["pause_label"], body["served_today"]) == (3, "paused", "Họp đột xuất", 1)
+    assert body["paused_until"] is not None and body["current"] is None
+    r = requests.post(f"{hub.url}/api/v1/counters/3/resume", headers=staff3, timeout=10)
+    assert r.status_code == 200 and (r.json()["status"], r.json()["served_today"]) == ("open", 1)
+    state = requests.get(f"{hub.url}/api/v1/state", timeout=10).json()
+    assert [c for c in state["counters"] if c["counter"] == 3][0] == r.json()
