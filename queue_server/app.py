@@ -1,5 +1,9 @@
 """The application factory: the one place that picks the concrete store, clock, publisher and
-voice, and wires them around the queue core."""
+voice, and wires them around the queue core.
+
+The hub is one ASGI application: `/socket.io/` goes to python-socketio's asyncio server (displays,
+counters, phones), everything else to the Flask app on a pool of threads (a2wsgi), where SQLite's
+blocking commits belong."""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import socketio
+from a2wsgi import WSGIMiddleware
 from flask import Flask, Response, abort, jsonify, request, send_file
-from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from .api import create_api, error_response, storage_error_response
@@ -20,11 +25,12 @@ from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
-from .push import AudioIndex, SocketPublisher, register_handlers
+from .push import AudioIndex, SocketPublisher, create_socket_server, register_handlers
 from .storage import SqliteStore, default_db_path
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
+HTTP_THREADS = 16  # concurrent Flask requests; kiosks, counters and phones, never the displays
 
 
 class SystemClock:
@@ -37,13 +43,24 @@ class SystemClock:
 @dataclass
 class Hub:
     app: Flask
-    socketio: SocketIO
+    sio: socketio.AsyncServer
     service: QueueService
     store: SqliteStore
     publisher: SocketPublisher
     config: Config
     data_dir: Path
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
+
+    def asgi(self, ready: Any = None) -> socketio.ASGIApp:
+        """The served application; `ready()` runs once the event stream is running."""
+
+        def startup() -> None:
+            self.publisher.start(self.service.snapshot)
+            if ready is not None:
+                ready()
+
+        return socketio.ASGIApp(self.sio, other_asgi_app=WSGIMiddleware(self.app, workers=HTTP_THREADS),
+                                on_startup=startup)
 
     def close(self) -> None:
         if self.kiosk is not None:
@@ -89,7 +106,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     app = Flask("queue_server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False)
+    sio = create_socket_server()
     store = SqliteStore(default_db_path(data_dir))
     clock = clock or SystemClock()
     announce, cache = _voice(config, data_dir)
@@ -105,7 +122,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
             audio.remember(key, sentence)
         return sentence, key
 
-    publisher = SocketPublisher(socketio, config.rules, announcer, prepare_audio)
+    publisher = SocketPublisher(sio, config.rules, announcer, prepare_audio)
     service = QueueService(config.rules, store, clock, publisher)
     auth = Authenticator(config, store, clock)
     app.extensions["queue"] = service
@@ -117,7 +134,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     from kiosk.web import install_kiosk
 
     kiosk = install_kiosk(app, service, auth, config, data_dir, publisher.publish)
-    register_handlers(socketio, service)
+    register_handlers(sio, service, publisher)
 
     @app.get("/audio/<key>.wav")
     def audio_file(key: str) -> Response:
@@ -158,4 +175,4 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
                                   "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
                                   "message_en": "Unexpected error; it has been logged."}}), 500
 
-    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk)
+    return Hub(app, sio, service, store, publisher, config, data_dir, kiosk)

@@ -4,10 +4,11 @@
     queue-server --hash-password            # prints a hash for a [[staff]] password_hash
     queue-server --config PATH --check      # checks the config file and exits
 
-Serving: werkzeug's threaded WSGI server (Flask-SocketIO's threading mode with simple-websocket),
-with TCP_NODELAY on every connection so that a response written as headers + body never waits
-~40 ms for a delayed ACK on a kept-alive kiosk connection. systemd readiness and watchdog
-notifications go to $NOTIFY_SOCKET when it is set.
+Serving: uvicorn (h11 for HTTP, wsproto for websockets) runs the hub's ASGI application on one
+event loop; Flask requests run on a thread pool. asyncio sets TCP_NODELAY on every connection, so a
+response written as headers + body never waits ~40 ms for a delayed ACK on a kept-alive kiosk
+connection. systemd readiness and watchdog notifications go to $NOTIFY_SOCKET when it is set; the
+watchdog is fed only while the database answers and the event stream runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+import uvicorn
 
 from .config import Config, ConfigError, load_config
 from .demo import demo_config, with_demo_accounts
@@ -32,27 +33,10 @@ from .storage import StoreLocked
 log = logging.getLogger("queue_server")
 
 
-class NoDelayRequestHandler(WSGIRequestHandler):
-    """Disables Nagle on each connection; quiet unless access logging is asked for."""
-
-    access_log = False
-
-    def setup(self) -> None:
-        super().setup()
-        try:
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # a UNIX socket or an odd platform: nothing to tune
-            pass
-
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        if self.access_log:
-            super().log_request(code, size)
-
-
 def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Each Socket.IO display costs three threads in threading mode, and glibc gives threads
-    their own malloc arenas (up to 8 per core): capping them keeps the hub's RSS flat as displays
-    connect. mallopt(M_ARENA_MAX) is glibc's documented knob; elsewhere this does nothing."""
+    """glibc gives threads their own malloc arenas (up to 8 per core); the HTTP pool, the voice
+    warmer and the hardware threads would each keep one. Capping them keeps the hub's RSS flat.
+    mallopt(M_ARENA_MAX) is glibc's documented knob; elsewhere this does nothing."""
     try:
         import ctypes
 
@@ -60,6 +44,22 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, made here so the port is known (and printed) before serving.
+    IPPROTO_TCP is explicit: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose protocol
+    says TCP, and without it a kept-alive client waits ~40 ms per response for a delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(256)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def sd_notify(message: str) -> None:
@@ -157,28 +157,40 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"queue-server: {exc}", file=sys.stderr)
         return 2
-    NoDelayRequestHandler.access_log = args.access_log
-    server: BaseWSGIServer = make_server(host, port, hub.app, threaded=True,
-                                         request_handler=NoDelayRequestHandler)
-    server.daemon_threads = True  # type: ignore[attr-defined]
+    try:
+        listener = listen(host, port)
+    except OSError as exc:
+        print(f"queue-server: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        hub.close()
+        return 3
+    bound_port = listener.getsockname()[1]
     stop = threading.Event()
 
-    def shutdown(signum: int, _frame: Any) -> None:
-        log.info("signal %s: stopping", signum)
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+    def ready() -> None:
+        mode = " (demo)" if args.demo else ""
+        log.info("%s%s listening on http://%s:%s, data in %s", config.rules.center_name, mode,
+                 host, bound_port, Path(data).resolve())
+        print(f"READY http://{host}:{bound_port}", flush=True)
+        sd_notify("READY=1")
 
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    threading.Thread(target=_watchdog, args=(hub.store.ping, stop), daemon=True).start()
-    mode = " (demo)" if args.demo else ""
-    log.info("%s%s listening on http://%s:%s, data in %s", config.rules.center_name, mode,
-             host, server.server_port, Path(data).resolve())
-    print(f"READY http://{host}:{server.server_port}", flush=True)
-    sd_notify("READY=1")
+    def healthy() -> bool:
+        return hub.publisher.alive() and hub.store.ping()
+
+    server = uvicorn.Server(uvicorn.Config(
+        hub.asgi(ready), loop="asyncio", http="h11", ws="wsproto", lifespan="on", log_config=None,
+        access_log=args.access_log, server_header=False, timeout_graceful_shutdown=3,
+        ws_ping_interval=None,  # Engine.IO pings each client itself
+        ws_per_message_deflate=False,  # small frames; compressing each for 200 TVs costs more than it saves
+    ))
+    threading.Thread(target=_watchdog, args=(healthy, stop), daemon=True).start()
+    # uvicorn stops on SIGTERM/SIGINT, then re-raises the signal to the handler found before it:
+    # this one, so the hub closes its store and devices instead of dying on the default action.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda n, _f: log.info("signal %s: stopped", n))
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.run(sockets=[listener])
     finally:
+        stop.set()
         sd_notify("STOPPING=1")
         hub.close()
     return 0

@@ -1,8 +1,15 @@
-"""Socket.IO push: the hub's public events, delivered in commit order by one worker thread.
+"""Socket.IO push: the hub's public events, delivered in commit order from one asyncio task.
 
-The queue service hands events to `SocketPublisher.publish`, which only enqueues (the service holds
-its lock then). A single worker thread emits them, so displays see calls in the order they were
-committed and an HTTP request never waits on 200 sockets.
+Displays are many and idle, so their sockets live on one event loop (python-socketio's asyncio
+server), not on threads: in a thread-per-socket server each TV costs four OS threads and a call to
+200 TVs is 200 GIL hand-offs. The HTTP API stays synchronous Flask on a thread pool; the two meet
+here.
+
+The queue service hands events to `SocketPublisher.publish` from any thread (it holds its lock then,
+so publishing only enqueues). One task on the loop, `SocketPublisher.run`, emits them, so displays
+see calls in the order they were committed and an HTTP request never waits on 200 sockets. A new
+client's `state` goes through the same task: every event is then either already in the state it
+gets, or arrives after it — never before it, to be overwritten by an older picture.
 
 Rooms (SPEC §9): a client that joins nothing gets every public event (room `public`); joining a
 zone (`zone:<id>`) or a counter (`counter:<n>`) narrows what it gets. A ticket's own room
@@ -12,21 +19,27 @@ page. Public events carry numbers and counters only — never ticket ids, never 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
-from flask import request
-from flask_socketio import SocketIO, emit, join_room, leave_room
+import socketio
 
 from .core.service import QueueService
 
 log = logging.getLogger(__name__)
 
 PUBLIC = "public"
+
+
+def create_socket_server() -> socketio.AsyncServer:
+    """Same-origin only (the pages are served by the hub itself); no library logging."""
+    return socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
 
 Announcer = Callable[[str, int], tuple[str, str]]  # (number, counter) -> (sentence, audio key)
 
@@ -53,15 +66,19 @@ class AudioIndex:
 
 
 class SocketPublisher:
-    def __init__(self, socketio: SocketIO, service_rules: Any, announcer: Announcer | None,
+    """The one emitter: events from any thread, `state` for new clients, in one ordered stream."""
+
+    def __init__(self, sio: socketio.AsyncServer, service_rules: Any, announcer: Announcer | None,
                  prepare_audio: Callable[[str], None] | None = None) -> None:
-        self.socketio = socketio
+        self.sio = sio
         self.rules = service_rules
         self.announcer = announcer
         self.prepare_audio = prepare_audio
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="socket-publisher", daemon=True)
-        self._thread.start()
+        # ("event", name, payload) from any thread, or ("state", sid, zone) from the loop.
+        self._items: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
         # Synthesis (espeak-ng, tens of ms) runs on its own thread so it never delays the next event.
         self._audio: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._audio_thread = threading.Thread(target=self._warm_audio, name="voice-warmer", daemon=True)
@@ -71,13 +88,36 @@ class SocketPublisher:
                           *(f"counter:{n}" for n in service_rules.counters)]
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
-        self._queue.put((name, payload))
+        """Called by the service, in commit order, from whichever thread committed."""
+        self._items.put(("event", name, payload))
+        self._nudge()
+
+    def send_state(self, sid: str, zone: str | None) -> None:
+        """Queue a full `state` for one client, behind every event already queued."""
+        self._items.put(("state", sid, zone))
+        self._nudge()
+
+    def start(self, snapshot: Callable[[str | None], dict[str, Any]]) -> None:
+        """Start the emitting task on the running loop (the ASGI app's start-up)."""
+        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(snapshot), name="socket-publisher")
+
+    def alive(self) -> bool:
+        return self._task is None or not self._task.done()
 
     def close(self) -> None:
-        self._queue.put(None)
         self._audio.put(None)
-        self._thread.join(timeout=2)
         self._audio_thread.join(timeout=2)
+
+    def _nudge(self) -> None:
+        loop, wakeup = self._loop, self._wakeup
+        if loop is None or wakeup is None:
+            return  # not serving yet: `_run` drains what is queued when it starts
+        try:
+            loop.call_soon_threadsafe(wakeup.set)
+        except RuntimeError:  # the loop has closed: the hub is stopping
+            pass
 
     def _warm_audio(self) -> None:
         while (text := self._audio.get()) is not None:
@@ -99,93 +139,131 @@ class SocketPublisher:
         zone = self.rules.counters[counter].zone if counter in self.rules.counters else None
         return [PUBLIC, *([f"zone:{zone}"] if zone else []), *counter_rooms]
 
-    def _run(self) -> None:
+    async def _run(self, snapshot: Callable[[str | None], dict[str, Any]]) -> None:
+        assert self._wakeup is not None
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            name, payload = item
+            self._wakeup.clear()
+            states: dict[str | None, list[str]] = {}
+            while True:
+                try:
+                    kind, first, second = self._items.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "event":
+                    await self._emit_event(first, second)
+                else:
+                    states.setdefault(second, []).append(first)
+            # States last: each is read now, after every event queued before it was committed, so
+            # it contains them; events committed later are queued behind and arrive after it.
+            # A reconnecting hall (200 TVs after a restart) costs one read per zone, not per TV.
+            for zone, sids in states.items():
+                await self._emit_state(snapshot, zone, sids)
+            if self._items.empty():
+                await self._wakeup.wait()
+
+    async def _emit_event(self, name: str, payload: dict[str, Any]) -> None:
+        try:
             audio_text = None
-            try:
-                if name == "ticket_called" and self.announcer is not None:
-                    sentence, key = self.announcer(payload["number"], payload["counter"])
-                    payload = {**payload, "announcement": sentence, "audio_url": f"/audio/{key}.wav"}
-                    audio_text = sentence
-                elif name == "ticket_called":
-                    payload = {**payload, "announcement": "", "audio_url": None}
-                self.socketio.emit(name, payload, to=self._rooms(name, payload))
-                if audio_text:
-                    self._audio.put(audio_text)  # warm the cache after the event is out
-            except Exception:  # one bad event must not stop the stream
-                log.exception("could not publish %s", name)
+            if name == "ticket_called" and self.announcer is not None:
+                sentence, key = self.announcer(payload["number"], payload["counter"])
+                payload = {**payload, "announcement": sentence, "audio_url": f"/audio/{key}.wav"}
+                audio_text = sentence
+            elif name == "ticket_called":
+                payload = {**payload, "announcement": "", "audio_url": None}
+            await self.sio.emit(name, payload, to=self._rooms(name, payload))
+            if audio_text:
+                self._audio.put(audio_text)  # warm the cache after the event is out
+        except Exception:  # one bad event must not stop the stream
+            log.exception("could not publish %s", name)
+
+    async def _emit_state(self, snapshot: Callable[[str | None], dict[str, Any]],
+                          zone: str | None, sids: list[str]) -> None:
+        try:
+            # A database read: off the loop, while this task (and so the stream) waits for it.
+            state = await asyncio.to_thread(snapshot, zone)
+            for sid in sids:
+                await self.sio.emit("state", state, to=sid)
+        except Exception:
+            log.exception("could not send state to %d client(s)", len(sids))
 
 
-def register_handlers(socketio: SocketIO, service: QueueService) -> None:
+def register_handlers(sio: socketio.AsyncServer, service: QueueService,
+                      publisher: SocketPublisher) -> None:
     """Connect → `state`; `join` narrows to a zone, counter or ticket room; `sync` re-sends state."""
     zones = {c.zone for c in service.rules.counters.values()}
 
-    def send_state(zone: str | None) -> None:
-        emit("state", service.snapshot(zone))
+    async def problem(sid: str, code: str, vi: str, en: str) -> None:
+        await sio.emit("error", {"code": code, "message": vi, "message_en": en}, to=sid)
 
-    def problem(code: str, vi: str, en: str) -> None:
-        emit("error", {"code": code, "message": vi, "message_en": en})
-
-    def do_join(data: Any) -> None:
+    async def do_join(sid: str, data: Any) -> None:
         if not isinstance(data, dict) or not data or not set(data) <= {"zone", "counter", "ticket"}:
-            problem("bad_join", "Yêu cầu tham gia không hợp lệ.",
-                    "join takes one of {zone}, {counter} or {ticket}.")
+            await problem(sid, "bad_join", "Yêu cầu tham gia không hợp lệ.",
+                          "join takes one of {zone}, {counter} or {ticket}.")
             return
-        sid = request.sid  # type: ignore[attr-defined]
         zone = data.get("zone")
         counter = data.get("counter")
         ticket = data.get("ticket")
         if zone is not None and (not isinstance(zone, str) or zone not in zones):
-            problem("unknown_zone", "Không có khu vực này.", f"Unknown zone {zone!r}.")
+            await problem(sid, "unknown_zone", "Không có khu vực này.", f"Unknown zone {zone!r}.")
             return
         if counter is not None and (isinstance(counter, bool) or not isinstance(counter, int)
                                     or counter not in service.rules.counters):
-            problem("unknown_counter", "Không có quầy này.", f"Unknown counter {counter!r}.")
+            await problem(sid, "unknown_counter", "Không có quầy này.", f"Unknown counter {counter!r}.")
             return
         if ticket is not None and (not isinstance(ticket, str) or not 0 < len(ticket) <= 64):
-            problem("bad_ticket", "Mã số không hợp lệ.", "Bad ticket id.")
+            await problem(sid, "bad_ticket", "Mã số không hợp lệ.", "Bad ticket id.")
             return
         if zone is not None or counter is not None:
-            leave_room(PUBLIC, sid=sid)
+            await sio.leave_room(sid, PUBLIC)
         if zone is not None:
-            join_room(f"zone:{zone}", sid=sid)
+            await sio.enter_room(sid, f"zone:{zone}")
         if counter is not None:
-            join_room(f"counter:{counter}", sid=sid)
+            await sio.enter_room(sid, f"counter:{counter}")
         if ticket is not None:
-            join_room(f"ticket:{ticket}", sid=sid)
-        send_state(zone)
+            await sio.enter_room(sid, f"ticket:{ticket}")
+        publisher.send_state(sid, zone)
 
-    @socketio.on("connect")
-    def on_connect(auth: Any = None) -> None:
+    def guarded(handler: Callable[..., Any]) -> Callable[..., Any]:
+        """A failing handler is logged and answered; it never drops the client's connection."""
+
+        async def run(sid: str, *args: Any) -> None:
+            try:
+                await handler(sid, *args)
+            except Exception:
+                log.exception("socket handler %s failed", handler.__name__)
+                await problem(sid, "server_error", "Có lỗi khi xử lý yêu cầu.",
+                              "The request could not be handled.")
+
+        run.__name__ = handler.__name__
+        return run
+
+    @guarded
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         """A client may narrow itself at connect: `auth={"zone": …}` or `?zone=…&counter=…`."""
-        join_room(PUBLIC)
+        await sio.enter_room(sid, PUBLIC)
+        args = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         wanted: dict[str, Any] = {}
-        if request.args.get("zone"):
-            wanted["zone"] = request.args["zone"]
-        counter = request.args.get("counter")
+        if args.get("zone"):
+            wanted["zone"] = args["zone"]
+        counter = args.get("counter")
         if counter:
             wanted["counter"] = int(counter) if counter.isdigit() else counter
         if isinstance(auth, dict):
             wanted.update({k: v for k, v in auth.items() if k in ("zone", "counter", "ticket")})
         if wanted:
-            do_join(wanted)
+            await do_join(sid, wanted)
         else:
-            send_state(None)
+            publisher.send_state(sid, None)
 
-    @socketio.on("join")
-    def on_join(data: Any = None) -> None:
-        do_join(data)
+    @guarded
+    async def join(sid: str, data: Any = None, *_extra: Any) -> None:
+        await do_join(sid, data)
 
-    @socketio.on("sync")
-    def on_sync(data: Any = None) -> None:
+    @guarded
+    async def sync(sid: str, data: Any = None, *_extra: Any) -> None:
         zone = data.get("zone") if isinstance(data, dict) else None
-        send_state(zone if zone in zones else None)
+        publisher.send_state(sid, zone if zone in zones else None)
 
-    @socketio.on_error_default
-    def on_error(exc: Exception) -> None:
-        log.exception("socket handler failed: %s", exc)
-        problem("server_error", "Có lỗi khi xử lý yêu cầu.", "The request could not be handled.")
+    sio.on("connect", connect)
+    sio.on("join", join)
+    sio.on("sync", sync)
