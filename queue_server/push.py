@@ -41,6 +41,13 @@ def create_socket_server() -> socketio.AsyncServer:
     """Same-origin only (the pages are served by the hub itself); no library logging."""
     return socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
 
+# Whole-picture updates: each carries the full waiting counts or one counter's full state (and the
+# `seq` of the event it reflects), so only the newest matters. They follow a call by up to
+# FOLLOW_UP_DELAY_S, coalesced: a call reaches every TV before 400 more frames are queued behind it,
+# and a burst of kiosk tickets becomes one update instead of one per ticket.
+FOLLOW_UPS = frozenset({"queue_changed", "counter_changed"})
+FOLLOW_UP_DELAY_S = 0.05
+
 Announcer = Callable[[str, int], tuple[str, str]]  # (number, counter) -> (sentence, audio key)
 
 
@@ -140,7 +147,9 @@ class SocketPublisher:
         return [PUBLIC, *([f"zone:{zone}"] if zone else []), *counter_rooms]
 
     async def _run(self, snapshot: Callable[[str | None], dict[str, Any]]) -> None:
-        assert self._wakeup is not None
+        assert self._wakeup is not None and self._loop is not None
+        follow_ups: dict[tuple[str, Any], dict[str, Any]] = {}
+        due = 0.0
         while True:
             self._wakeup.clear()
             states: dict[str | None, list[str]] = {}
@@ -149,16 +158,31 @@ class SocketPublisher:
                     kind, first, second = self._items.get_nowait()
                 except queue.Empty:
                     break
-                if kind == "event":
-                    await self._emit_event(first, second)
-                else:
+                if kind == "state":
                     states.setdefault(second, []).append(first)
+                elif first in FOLLOW_UPS:
+                    if not follow_ups:
+                        due = self._loop.time() + FOLLOW_UP_DELAY_S
+                    follow_ups[(first, second.get("counter"))] = second  # the newest state wins
+                else:
+                    await self._emit_event(first, second)
+            if states or (follow_ups and self._loop.time() >= due):
+                for (name, _key), payload in follow_ups.items():
+                    await self._emit_event(name, payload)
+                follow_ups.clear()
             # States last: each is read now, after every event queued before it was committed, so
             # it contains them; events committed later are queued behind and arrive after it.
             # A reconnecting hall (200 TVs after a restart) costs one read per zone, not per TV.
             for zone, sids in states.items():
                 await self._emit_state(snapshot, zone, sids)
-            if self._items.empty():
+            if not self._items.empty():
+                continue
+            if follow_ups:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), max(0.0, due - self._loop.time()))
+                except TimeoutError:
+                    pass
+            else:
                 await self._wakeup.wait()
 
     async def _emit_event(self, name: str, payload: dict[str, Any]) -> None:

@@ -193,12 +193,13 @@ zone = "tang-2"
 class Listener:
     """A python-socketio client that records every event it receives."""
 
-    def __init__(self, url: str, auth: dict[str, Any] | None = None) -> None:
+    def __init__(self, url: str, auth: dict[str, Any] | None = None,
+                 transports: list[str] | None = None) -> None:
         self.events: list[tuple[str, Any]] = []
         self.cond = threading.Condition()
         self.client = socketio.Client(reconnection=False)
         self.client.on("*", self._record)
-        self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+        self.client.connect(url, auth=auth, transports=transports or ["websocket"], wait_timeout=10)
 
     def _record(self, event: str, data: Any = None) -> None:
         with self.cond:
@@ -211,6 +212,15 @@ class Listener:
             found = self.of(name)
         assert len(found) >= count, f"expected {count} {name}, got {self.events}"
         return found
+
+    def wait_until(self, name: str, done: Any, timeout: float = 5.0) -> Any:
+        """The first `name` event for which `done(data)` holds (updates may be coalesced, so
+        wait for the state, not for a count)."""
+        with self.cond:
+            self.cond.wait_for(lambda: any(done(d) for d in self.of(name)), timeout)
+            found = [d for d in self.of(name) if done(d)]
+        assert found, f"no {name} satisfying the condition in {self.events}"
+        return found[0]
 
     def of(self, name: str) -> list[Any]:
         return [d for e, d in self.events if e == name]
@@ -252,8 +262,7 @@ def test_socketio_state_calls_and_rooms(hub_factory: Any, tmp_path: Path) -> Non
         audio = requests.get(hub.url + first["audio_url"], timeout=20)
         assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
 
-        queue = everyone.wait_for("queue_changed", 4)
-        assert queue[-1]["waiting"] == {"ho-tich": 0, "dat-dai": 0}
+        everyone.wait_until("queue_changed", lambda q: q["waiting"] == {"ho-tich": 0, "dat-dai": 0})
         # a zone client gets its zone's calls only; a counter room its counter's only
         time.sleep(0.3)
         assert [c["number"] for c in floor1.of("ticket_called")] == ["1001"]
@@ -346,3 +355,20 @@ def test_pause_and_resume_answer_with_the_counter(hub: HubProcess) -> None:
     assert r.status_code == 200 and (r.json()["status"], r.json()["served_today"]) == ("open", 1)
     state = requests.get(f"{hub.url}/api/v1/state", timeout=10).json()
     assert [c for c in state["counters"] if c["counter"] == 3][0] == r.json()
+
+
+def test_follow_up_updates_are_coalesced_but_end_current(hub: HubProcess) -> None:
+    """A burst of 20 kiosk tickets gives the TVs fewer than 20 waiting-count updates, and the last
+    one they get is the true count."""
+    tv = Listener(hub.url)
+    try:
+        tv.wait_for("state")
+        with requests.Session() as s:
+            for _ in range(20):
+                assert s.post(f"{hub.url}/api/v1/tickets", json={"service": "dat-dai"},
+                              headers=DEVICE, timeout=10).status_code == 201
+        last = tv.wait_until("queue_changed", lambda q: q["waiting"].get("dat-dai") == 20)
+        assert last["waiting"]["dat-dai"] == 20
+        assert 1 <= len(tv.of("queue_changed")) < 20
+    finally:
+        tv.close()
