@@ -123,7 +123,7 @@ def sustained_rate(url: str, seconds: float, workers: int) -> float:
 
 
 async def display_client(session: aiohttp.ClientSession, url: str, box: dict[str, float],
-                         ready: asyncio.Event) -> None:
+                         updates: list[float], ready: asyncio.Event) -> None:
     """One display, as lean as the protocol allows: Engine.IO v4 over a websocket, Socket.IO
     namespace connect ("40"), pong to pings, and the arrival time of every `ticket_called`.
     200 full python-socketio clients in one process would measure the client library on this
@@ -141,17 +141,20 @@ async def display_client(session: aiohttp.ClientSession, url: str, box: dict[str
                 ready.set()
             elif data.startswith('42["ticket_called"'):
                 box[json.loads(data[2:])[1]["number"]] = time.perf_counter()
+            elif data.startswith('42["queue_changed"'):
+                updates.append(time.perf_counter())
             elif data.startswith("41"):
                 return
 
 
 async def call_to_display(url: str, clients: int, calls: int, pid: int) -> dict[str, float]:
     received: list[dict[str, float]] = [{} for _ in range(clients)]
+    updates: list[list[float]] = [[] for _ in range(clients)]
     session_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     readies = [asyncio.Event() for _ in range(clients)]
     tasks = []
     for k in range(clients):
-        tasks.append(asyncio.create_task(display_client(session_http, url, received[k], readies[k])))
+        tasks.append(asyncio.create_task(display_client(session_http, url, received[k], updates[k], readies[k])))
         if k % 25 == 24:
             await asyncio.gather(*(r.wait() for r in readies[: k + 1]))
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
@@ -165,6 +168,7 @@ async def call_to_display(url: str, clients: int, calls: int, pid: int) -> dict[
         await loop.run_in_executor(None, lambda: session.post(
             f"{url}/api/v1/tickets", json={"service": "bao-tro-xa-hoi"}, headers=DEVICE))
     last_client: list[float] = []
+    last_update: list[float] = []
     first_client: list[float] = []
     answered: list[float] = []
     for _ in range(calls):
@@ -179,6 +183,10 @@ async def call_to_display(url: str, clients: int, calls: int, pid: int) -> dict[
         assert len(times) == clients, f"only {len(times)} of {clients} clients got {number}"
         last_client.append((max(times) - t0) * 1000)
         first_client.append((min(times) - t0) * 1000)
+        # the waiting counts follow the call (coalesced, FOLLOW_UP_DELAY_S after it)
+        while any(not u or u[-1] < t0 for u in updates) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.0005)
+        last_update.append((max(next(x for x in u if x >= t0) for u in updates) - t0) * 1000)
         await asyncio.sleep(CALL_SPACING_S)
     for t in tasks:
         t.cancel()
@@ -186,6 +194,7 @@ async def call_to_display(url: str, clients: int, calls: int, pid: int) -> dict[
     await session_http.close()
     return {"p50_last": statistics.median(last_client), "p99_last": pct(last_client, 0.99),
             "p50_first": statistics.median(first_client), "p50_next": statistics.median(answered),
+            "p50_update": statistics.median(last_update), "p99_update": pct(last_update, 0.99),
             "rss_with_clients": rss_with_clients}
 
 
@@ -227,7 +236,9 @@ def main() -> int:
                                              "p50_last": round(disp["p50_last"], 2),
                                              "p99_last": round(disp["p99_last"], 2),
                                              "p50_first": round(disp["p50_first"], 2),
-                                             "p50_next_answered": round(disp["p50_next"], 2)}
+                                             "p50_next_answered": round(disp["p50_next"], 2),
+                                             "p50_queue_changed_last": round(disp["p50_update"], 2),
+                                             "p99_queue_changed_last": round(disp["p99_update"], 2)}
             results["rss_200_clients_mb"] = round(disp["rss_with_clients"], 1)
         finally:
             proc.terminate()
@@ -245,6 +256,7 @@ def main() -> int:
     print(f"| ticket issue latency, one kept-alive connection | p50 {issue['p50']} ms, p99 {issue['p99']} ms | p99 ≤ 15 ms |")  # type: ignore[index]
     print(f"| sustained issuing, 4 concurrent issuers, durable commits | {results['issue_per_s_4_workers']} tickets/s | |")
     print(f"| next → ticket_called at the last of {disp_r['clients']} Socket.IO clients | p50 {disp_r['p50_last']} ms, p99 {disp_r['p99_last']} ms (first client p50 {disp_r['p50_first']} ms; the next request itself answers in p50 {disp_r['p50_next_answered']} ms) | p99 ≤ 50 ms |")  # type: ignore[index]
+    print(f"| next → queue_changed (waiting counts) at the last of {disp_r['clients']} clients | p50 {disp_r['p50_queue_changed_last']} ms, p99 {disp_r['p99_queue_changed_last']} ms | |")
     print(f"| server RSS idle / with {disp_r['clients']} clients | {results['rss_idle_mb']} MB / {results['rss_200_clients_mb']} MB | ≤ 80 MB |")  # type: ignore[index]
     tb = results["ticket_bytes"]
     print(f"| ESC/POS bytes per ticket, 80 mm / 58 mm | {tb['80mm']} / {tb['58mm']} B | ≤ 16 KB |")  # type: ignore[index]

@@ -25,7 +25,8 @@ from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
-from .push import AudioIndex, SocketPublisher, create_socket_server, register_handlers
+from .fanout import create_socket_server
+from .push import AudioIndex, SocketPublisher, register_handlers
 from .storage import SqliteStore, default_db_path
 
 log = logging.getLogger(__name__)

@@ -36,11 +36,6 @@ log = logging.getLogger(__name__)
 
 PUBLIC = "public"
 
-
-def create_socket_server() -> socketio.AsyncServer:
-    """Same-origin only (the pages are served by the hub itself); no library logging."""
-    return socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
-
 # Whole-picture updates: each carries the full waiting counts or one counter's full state (and the
 # `seq` of the event it reflects), so only the newest matters. They follow a call by up to
 # FOLLOW_UP_DELAY_S, coalesced: a call reaches every TV before 400 more frames are queued behind it,
