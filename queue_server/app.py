@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,7 +53,7 @@ class Hub:
     data_dir: Path
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
 
-    def asgi(self, ready: Any = None) -> socketio.ASGIApp:
+    def asgi(self, ready: Callable[[], None] | None = None) -> socketio.ASGIApp:
         """The served application; `ready()` runs once the event stream is running."""
 
         def startup() -> None:

@@ -6,7 +6,7 @@ server), not on threads: in a thread-per-socket server each TV costs four OS thr
 here.
 
 The queue service hands events to `SocketPublisher.publish` from any thread (it holds its lock then,
-so publishing only enqueues). One task on the loop, `SocketPublisher.run`, emits them, so displays
+so publishing only enqueues). One task on the loop, `SocketPublisher._run`, emits them, so displays
 see calls in the order they were committed and an HTTP request never waits on 200 sockets. A new
 client's `state` goes through the same task: every event is then either already in the state it
 gets, or arrives after it — never before it, to be overwritten by an older picture.
