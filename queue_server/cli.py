@@ -47,6 +47,22 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
+class OneLineClientErrors(logging.Filter):
+    """python-engineio logs a client's malformed packet (bad JSON, a truncated event) as an ERROR
+    with a full traceback. Anyone on the hall's network could fill the Pi's journal that way: keep
+    one WARNING line with the exception instead (`--verbose` keeps the tracebacks). The hub's own
+    Socket.IO handlers log their failures through their own logger, untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} (from a client): {record.exc_info[1]!r}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The listening socket, made here so the port is known (and printed) before serving.
     IPPROTO_TCP is explicit: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose protocol
@@ -126,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("engineio.server").addFilter(OneLineClientErrors())
     if args.hash_password:
         from .auth import hash_password
 

@@ -372,3 +372,54 @@ def test_follow_up_updates_are_coalesced_but_end_current(hub: HubProcess) -> Non
         assert 1 <= len(tv.of("queue_changed")) < 20
     finally:
         tv.close()
+
+
+def test_socket_garbage_gets_errors_and_changes_nothing(hub: HubProcess) -> None:
+    """Junk at every layer — Socket.IO event arguments, Engine.IO packets, websocket frames — is
+    answered with an `error` event or a closed connection; the hub and its other clients go on."""
+    import websocket  # websocket-client, python-socketio's own client transport
+
+    tv = Listener(hub.url)
+    prankster = Listener(hub.url)
+    try:
+        tv.wait_for("state")
+        prankster.wait_for("state")
+        junk: list[Any] = [None, [], ["zone"], 42, "x" * 10_000, {"zone": ["a"]}, {"counter": True},
+                           {"counter": "1"}, {"counter": 10**30}, {"ticket": ""}, {"ticket": 7},
+                           {"zone": "tang-1", "evil": 1}, {}]
+        for data in junk:
+            prankster.client.emit("join", data)
+        prankster.client.emit("join", ({"zone": "a"}, "two", "three"))  # three arguments
+        prankster.client.emit("sync", ["not", "a", "dict"])
+        prankster.client.emit("no-such-event", {"x": 1})
+        errors = prankster.wait_for("error", len(junk) + 1, timeout=10)
+        assert all(e["message"] and e["message_en"] for e in errors)
+        assert {e["code"] for e in errors} <= {"bad_join", "unknown_zone", "unknown_counter", "bad_ticket"}
+
+        ws_url = hub.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        for frames in (["40", "42[not json", "4", "99", "42", '42["join"]'], [b"\xff\x00binary"]):
+            raw = websocket.create_connection(ws_url, timeout=5)
+            try:
+                raw.recv()  # Engine.IO open packet
+                for frame in frames:
+                    if isinstance(frame, bytes):
+                        raw.send_binary(frame)
+                    else:
+                        raw.send(frame)
+            except (websocket.WebSocketException, OSError):
+                pass  # the hub may hang up on garbage: that is an answer too
+            finally:
+                raw.close()
+
+        assert issue(hub.url, "ho-tich").status_code == 201
+        admin = login(hub.url, "admin")
+        number = requests.post(f"{hub.url}/api/v1/counters/1/next", headers=admin, timeout=10).json()["number"]
+        assert [c["number"] for c in tv.wait_for("ticket_called")] == [number]
+        assert [c["number"] for c in prankster.wait_for("ticket_called")] == [number]
+        assert requests.get(f"{hub.url}/healthz", timeout=5).status_code == 200
+        # one line per junk packet in the journal, no stack traces
+        log = (hub.data.parent / f"hub-{hub.port}.log").read_text(encoding="utf-8")
+        assert "(from a client)" in log and "Traceback" not in log
+    finally:
+        tv.close()
+        prankster.close()
