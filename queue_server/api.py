@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from jsonschema import Draft202012Validator
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import openapi, stats
 from .core import errors
@@ -69,6 +70,9 @@ class RequestReader:
 
     def body(self, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
         raw = request.get_data(cache=True)
+        limit = request.max_content_length
+        if request.content_length is None and limit is not None and len(raw) >= limit:
+            raise RequestEntityTooLarge()  # a chunked body, cut at the limit while it was read
         if not raw.strip():
             if required:
                 raise InvalidRequest("missing_body", "Thiếu dữ liệu JSON trong yêu cầu.",

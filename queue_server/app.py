@@ -42,6 +42,18 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
+def bodies_end_where_asgi_says(app: Any) -> Any:
+    """uvicorn hands a request body over with a definite end (a chunked upload is de-chunked), but
+    a2wsgi does not tell WSGI so: without `wsgi.input_terminated` werkzeug reads a body that has no
+    Content-Length as empty. MAX_CONTENT_LENGTH still applies while reading."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.input_terminated"] = True
+        return app(environ, start_response)
+
+    return wsgi
+
+
 @dataclass
 class Hub:
     app: Flask
@@ -61,8 +73,8 @@ class Hub:
             if ready is not None:
                 ready()
 
-        return socketio.ASGIApp(self.sio, other_asgi_app=WSGIMiddleware(self.app, workers=HTTP_THREADS),
-                                on_startup=startup)
+        flask = WSGIMiddleware(bodies_end_where_asgi_says(self.app), workers=HTTP_THREADS)
+        return socketio.ASGIApp(self.sio, other_asgi_app=flask, on_startup=startup)
 
     def close(self) -> None:
         if self.kiosk is not None:

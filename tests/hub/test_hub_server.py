@@ -423,3 +423,32 @@ def test_socket_garbage_gets_errors_and_changes_nothing(hub: HubProcess) -> None
     finally:
         tv.close()
         prankster.close()
+
+
+def test_chunked_bodies_are_read_and_limited(hub: HubProcess) -> None:
+    """A body without Content-Length (Transfer-Encoding: chunked) is read like any other, and one
+    over the 64 KB limit is refused with 413, not cut short."""
+    import socket
+
+    def post_chunked(body: bytes) -> bytes:
+        host, port = hub.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: hub\r\n"
+                         + f"Authorization: {DEVICE['Authorization']}\r\n".encode()
+                         + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                         + b"Connection: close\r\n\r\n"
+                         + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+    ok = post_chunked(b'{"service": "ho-tich"}')
+    assert ok.startswith(b"HTTP/1.1 201"), ok[:200]
+    assert b'"number":"1001"' in ok.replace(b" ", b"")
+    padded = b'{"service": "ho-tich"}' + b" " * 70_000  # valid JSON if it were cut at 64 KB
+    big = post_chunked(padded)
+    assert big.startswith(b"HTTP/1.1 413"), big[:200]
+    assert b"request_entity_too_large" in big
+    services = requests.get(f"{hub.url}/api/v1/services", timeout=5).json()["services"]
+    assert [s["waiting"] for s in services if s["id"] == "ho-tich"] == [1]  # the refused one added nothing
