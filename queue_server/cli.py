@@ -8,7 +8,7 @@ Serving: uvicorn (h11 for HTTP, wsproto for websockets) runs the hub's ASGI appl
 event loop; Flask requests run on a thread pool. asyncio sets TCP_NODELAY on every connection, so a
 response written as headers + body never waits ~40 ms for a delayed ACK on a kept-alive kiosk
 connection. systemd readiness and watchdog notifications go to $NOTIFY_SOCKET when it is set; the
-watchdog is fed only while the database answers and the event stream runs.
+watchdog is fed only while the database answers and the displays' event loop does.
 """
 
 from __future__ import annotations

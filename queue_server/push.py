@@ -20,6 +20,7 @@ page. Public events carry numbers and counters only — never ticket ids, never 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import queue
 import threading
@@ -105,8 +106,20 @@ class SocketPublisher:
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run(snapshot), name="socket-publisher")
 
-    def alive(self) -> bool:
-        return self._task is None or not self._task.done()
+    def alive(self, timeout: float = 5.0) -> bool:
+        """The stream task runs and its loop answers within `timeout`. A loop stuck in some call
+        would leave every display silent while HTTP still works: the watchdog must see that."""
+        loop, task = self._loop, self._task
+        if loop is None or task is None:
+            return True  # not serving yet
+        if task.done():
+            return False
+        answered: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        try:
+            loop.call_soon_threadsafe(answered.set_result, True)
+            return answered.result(timeout)
+        except (RuntimeError, TimeoutError):  # the loop is closed, or stuck
+            return False
 
     def close(self) -> None:
         self._audio.put(None)

@@ -33,6 +33,7 @@ class HubProcess:
     port: int
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment, e.g. NOTIFY_SOCKET
 
     @property
     def url(self) -> str:
@@ -43,7 +44,7 @@ class HubProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "queue_server", "--host", "127.0.0.1", "--port", str(self.port),
              "--data", str(self.data), *self.args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
