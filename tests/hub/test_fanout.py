@@ -206,3 +206,24 @@ def test_every_display_gets_every_call_in_order(hub: HubProcess) -> None:
     finally:
         for listener in listeners:
             listener.close()
+
+
+def test_a_closed_socket_is_freed_without_waiting_for_the_collector() -> None:
+    """No reference cycle through the counting queue: a display's socket goes with its
+    connection, not at the next full garbage collection."""
+    import gc
+    import weakref
+
+    async def scenario() -> weakref.ref[DirectWriteSocket]:
+        ws = GatedWebSocket()
+        sock, handler = await connected(ws)
+        await sock.send(msg("a"))
+        await hang_up(ws, handler)
+        return weakref.ref(sock)
+
+    gc.disable()
+    try:
+        gone = asyncio.run(scenario())
+        assert gone() is None
+    finally:
+        gc.enable()
