@@ -14,8 +14,6 @@ watchdog is fed only while the database answers and the displays' event loop doe
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import getpass
 import logging
 import os
@@ -28,41 +26,12 @@ from typing import Any
 
 import uvicorn
 
+from . import memory
 from .config import Config, ConfigError, load_config
 from .demo import demo_config, with_demo_accounts
 from .storage import StoreLocked
 
 log = logging.getLogger("queue_server")
-
-
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: its knobs do not apply
-        return None
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives threads their own malloc arenas (up to 8 per core); the HTTP pool, the voice
-    warmer and the hardware threads would each keep one. Capping them keeps the hub's RSS flat.
-    mallopt(M_ARENA_MAX) is glibc's documented knob; elsewhere this does nothing."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(-8, arenas)  # M_ARENA_MAX
-
-
-def return_freed_memory(stop: threading.Event, every_s: float = 30.0) -> None:
-    """A reconnect storm (every display at once, after a restart or a network blip) leaves
-    garbage in reference cycles (each dropped connection's exception, traceback and frames) and,
-    once that is collected, free memory that glibc keeps in its heaps. Every `every_s`: collect,
-    then malloc_trim(0) hands the free memory back to the OS (ctypes releases the GIL for it).
-    Measured after 1,600 connections: 78 MB resident without, 70 MB with."""
-    libc = _libc()
-    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
-    while not stop.wait(every_s):
-        gc.collect()
-        if trim is not None:
-            trim(0)
 
 
 class OneLineClientErrors(logging.Filter):
@@ -95,14 +64,6 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def settle_garbage_collector() -> None:
-    """Move everything built at start-up (Flask, the config, fonts, templates: ~60k objects) out
-    of the collector's reach with `gc.freeze()`. Without it every full collection walks them all,
-    and one took 107 ms in the middle of a call to 200 displays."""
-    gc.collect()
-    gc.freeze()
 
 
 def sd_notify(message: str) -> None:
@@ -191,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port if args.port is not None else server_section.get("port", 8080)
     data = args.data or Path(server_section.get("data", "data"))
 
-    limit_malloc_arenas()
+    memory.limit_malloc_arenas()
     from .app import create_hub
 
     try:
@@ -228,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         ws_per_message_deflate=False,  # small frames; compressing each for 200 TVs costs more than it saves
     ))
     threading.Thread(target=_watchdog, args=(healthy, stop), daemon=True).start()
-    threading.Thread(target=return_freed_memory, args=(stop,), name="memory-trim", daemon=True).start()
-    settle_garbage_collector()
+    threading.Thread(target=memory.return_freed_memory, args=(stop,), name="memory-trim",
+                     daemon=True).start()
+    memory.settle_garbage_collector()
     # uvicorn stops on SIGTERM/SIGINT, then re-raises the signal to the handler found before it:
     # this one, so the hub closes its store and devices instead of dying on the default action.
     for signum in (signal.SIGTERM, signal.SIGINT):
