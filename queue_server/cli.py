@@ -172,15 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     bound_port = listener.getsockname()[1]
     stop = threading.Event()
 
+    def healthy() -> bool:
+        return hub.publisher.alive() and hub.store.ping()
+
     def ready() -> None:
         mode = " (demo)" if args.demo else ""
         log.info("%s%s listening on http://%s:%s, data in %s", config.rules.center_name, mode,
                  host, bound_port, Path(data).resolve())
         print(f"READY http://{host}:{bound_port}", flush=True)
         sd_notify("READY=1")
-
-    def healthy() -> bool:
-        return hub.publisher.alive() and hub.store.ping()
+        # Pings only from now on: before READY there is no display loop to vouch for.
+        threading.Thread(target=_watchdog, args=(healthy, stop), daemon=True).start()
 
     server = uvicorn.Server(uvicorn.Config(
         hub.asgi(ready), loop="asyncio", http="h11", ws="wsproto", lifespan="on", log_config=None,
@@ -188,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_interval=None,  # Engine.IO pings each client itself
         ws_per_message_deflate=False,  # small frames; compressing each for 200 TVs costs more than it saves
     ))
-    threading.Thread(target=_watchdog, args=(healthy, stop), daemon=True).start()
     threading.Thread(target=memory.return_freed_memory, args=(stop,), name="memory-trim",
                      daemon=True).start()
     memory.settle_garbage_collector()
