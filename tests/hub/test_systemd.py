@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from queue_server.demo import demo_config
+from queue_server.fanout import create_socket_server
 from queue_server.push import SocketPublisher
 from tests.conftest import HubProcess, free_port
 
@@ -48,7 +49,7 @@ def test_a_stuck_display_loop_is_not_alive() -> None:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    publisher = SocketPublisher(sio=None, service_rules=rules, announcer=None)  # type: ignore[arg-type]
+    publisher = SocketPublisher(create_socket_server(), rules, announcer=None)
     try:
         started = threading.Event()
 
