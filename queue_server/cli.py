@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="demo accounts and simulated hardware; with --config, fields and counters come from the file")
     p.add_argument("--check", action="store_true", help="check the config file and exit")
     p.add_argument("--hash-password", action="store_true", help="read a password and print its hash")
-    p.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every HTTP request and every display's websocket connection")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
@@ -123,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("engineio.server").addFilter(OneLineClientErrors())
+    if not (args.verbose or args.access_log):
+        # uvicorn logs each websocket connection at INFO: a hall of TVs reconnecting after a
+        # network blip would be hundreds of journal lines. Its warnings (bad requests) stay.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     if args.hash_password:
         from .auth import hash_password
 
