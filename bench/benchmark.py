@@ -144,7 +144,11 @@ async def display_client(session: aiohttp.ClientSession, url: str, box: dict[str
             elif data.startswith('42["state"') and got_state is not None:
                 got_state.set()
             elif data.startswith('42["ticket_called"'):
-                box[json.loads(data[2:])[1]["number"]] = time.perf_counter()
+                call = json.loads(data[2:])[1]
+                box[call["number"]] = time.perf_counter()
+                # arrival order must be commit order, on every display
+                assert call["seq"] > box.get("_seq", -1), f"out of order: {call}"
+                box["_seq"] = call["seq"]
             elif data.startswith('42["queue_changed"'):
                 updates.append(time.perf_counter())
             elif data.startswith("41"):
@@ -152,7 +156,7 @@ async def display_client(session: aiohttp.ClientSession, url: str, box: dict[str
 
 
 async def call_to_display(url: str, clients: int, calls: int, pid: int) -> dict[str, float]:
-    received: list[dict[str, float]] = [{} for _ in range(clients)]
+    received: list[dict[str, float]] = [{} for _ in range(clients)]  # number -> arrival, "_seq"
     updates: list[list[float]] = [[] for _ in range(clients)]
     session_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     readies = [asyncio.Event() for _ in range(clients)]
