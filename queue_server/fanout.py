@@ -104,17 +104,16 @@ class _OrderedWebSocket:
                 and not self._lock.locked() and not transport.is_closing()
                 and transport.get_write_buffer_size() == 0)
 
-    async def send(self, message: Any) -> None:
-        """The library's writer task: a packet it took from the queue."""
-        try:
-            async with self._lock:
-                await self._ws.send(message)
-        finally:
-            self._queue.taken = max(0, self._queue.taken - 1)
-
     async def send_direct(self, message: Any) -> None:
         async with self._lock:
             await self._ws.send(message)
+
+    async def send(self, message: Any) -> None:
+        """The library's writer task: a packet it took from the queue."""
+        try:
+            await self.send_direct(message)
+        finally:
+            self._queue.taken = max(0, self._queue.taken - 1)
 
     def __getattr__(self, name: str) -> Any:  # wait(), close(): the library's own
         return getattr(self._ws, name)
