@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def run_in_own_loop(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(scenario())` on a thread of its own. The session's Playwright browser (sync
+    API) keeps an event loop running on the main thread once a browser test has run, and there
+    asyncio.run refuses to start: without this, the suite would pass only in directory order."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result(timeout=60)
 
 
 def free_port() -> int:

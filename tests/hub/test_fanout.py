@@ -12,7 +12,7 @@ import requests
 from engineio import async_socket, packet
 
 from queue_server.fanout import DirectWriteSocket, FanOutManager, create_socket_server
-from tests.conftest import DEVICE, HubProcess, login
+from tests.conftest import DEVICE, HubProcess, login, run_in_own_loop
 from tests.hub.test_hub_server import Listener
 
 
@@ -111,7 +111,7 @@ def test_direct_writes_never_overtake_queued_frames() -> None:
         await sock.send(msg("f"))  # after the writer has written "c".."e"
         return await hang_up(ws, handler)
 
-    assert asyncio.run(scenario()) == ["4a", "4b", "4c", "4d", "4e", "4f"]
+    assert run_in_own_loop(scenario) == ["4a", "4b", "4c", "4d", "4e", "4f"]
 
 
 def test_a_packet_taken_by_the_writer_is_counted_until_written() -> None:
@@ -125,7 +125,7 @@ def test_a_packet_taken_by_the_writer_is_counted_until_written() -> None:
         await sock.send(msg("new"))
         return await hang_up(ws, handler)
 
-    assert asyncio.run(scenario()) == ["4old", "4new"]
+    assert run_in_own_loop(scenario) == ["4old", "4new"]
 
 
 def test_a_tv_that_is_not_keeping_up_never_holds_the_sender() -> None:
@@ -147,7 +147,7 @@ def test_a_tv_that_is_not_keeping_up_never_holds_the_sender() -> None:
         await sock.send(msg("z"))
         return await hang_up(ws, handler)
 
-    assert asyncio.run(scenario()) == ["4x", "4y", "4z"]
+    assert run_in_own_loop(scenario) == ["4x", "4y", "4z"]
 
 
 def test_without_a_transport_the_library_path_is_used() -> None:
@@ -161,7 +161,7 @@ def test_without_a_transport_the_library_path_is_used() -> None:
         ws.gate.set()
         return await hang_up(ws, handler), queued
 
-    assert asyncio.run(scenario()) == (["4q"], 1)
+    assert run_in_own_loop(scenario) == (["4q"], 1)
 
 
 def test_every_display_gets_every_call_in_order(hub: HubProcess) -> None:
@@ -223,7 +223,7 @@ def test_a_closed_socket_is_freed_without_waiting_for_the_collector() -> None:
 
     gc.disable()
     try:
-        gone = asyncio.run(scenario())
+        gone = run_in_own_loop(scenario)
         assert gone() is None
     finally:
         gc.enable()

@@ -67,10 +67,16 @@ def test_a_stuck_display_loop_is_not_alive() -> None:
         assert publisher.alive(timeout=1)  # and it recovers once the loop is free
     finally:
         publisher.close()
+
+        async def cancel_the_rest() -> None:
+            """Runs on the loop's own thread: the main thread may have a running loop of its own
+            (the session's Playwright browser), where run_until_complete would refuse."""
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
