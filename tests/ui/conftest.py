@@ -89,5 +89,10 @@ def staff_login(page: Any, username: str, password: str = "demo") -> None:
     page.fill("#password", password)
     page.click("#login-button")
     page.wait_for_selector("#work-view:not([hidden])")
-    # Ready once the hub's state for this counter has arrived (the Next button is enabled).
+    wait_for_counter_state(page)
+
+
+def wait_for_counter_state(page: Any) -> None:
+    """Ready once the hub's state for this counter has arrived (the Next button is enabled, or
+    the pause banner shows): until then a key press is rightly ignored."""
     page.wait_for_selector('[data-action="next"]:not([disabled]), .pause-banner:not([hidden])')

@@ -9,7 +9,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.conftest import DEVICE, HubProcess
-from tests.ui.conftest import staff_login
+from tests.ui.conftest import staff_login, wait_for_counter_state
 
 pytestmark = pytest.mark.browser
 
@@ -145,6 +145,7 @@ def test_admin_chooses_a_counter(demo_hub: HubProcess, open_page: Any) -> None:
     desk.locator('[data-pick="4"]').click()
     expect(desk.locator("#counter-title")).to_have_text("Quầy 4")
     assert desk.url.endswith("/counter?n=4")
+    wait_for_counter_state(desk)  # the new counter's state arrives over its new socket
     issue(hub, "dang-ky-kinh-doanh")
     desk.keyboard.press("n")
     expect(desk.locator("#current-number")).to_have_text("4001")
