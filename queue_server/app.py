@@ -1,9 +1,8 @@
 """The application factory: the one place that picks the concrete store, clock, publisher and
 voice, and wires them around the queue core.
 
-The hub is one ASGI application: `/socket.io/` goes to python-socketio's asyncio server (displays,
-counters, phones), everything else to the Flask app on a pool of threads (a2wsgi), where SQLite's
-blocking commits belong."""
+The hub is one WSGI application: Flask for pages and the API, Flask-SocketIO (threading mode,
+simple-websocket) for `/socket.io/`; `serving.py` runs it under gunicorn's gthread worker."""
 
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import socketio
-from a2wsgi import WSGIMiddleware
 from flask import Flask, Response, abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
@@ -26,13 +23,17 @@ from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
-from .fanout import create_socket_server
+from flask_socketio import SocketIO
+
 from .push import AudioIndex, SocketPublisher, register_handlers
 from .storage import SqliteStore, default_db_path
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
-HTTP_THREADS = 16  # concurrent Flask requests; kiosks, counters and phones, never the displays
+# Engine.IO's heartbeat (s): the server pings every PING_INTERVAL_S and drops a client that has not
+# answered within PING_TIMEOUT_S more — how long a TV that lost power still counts as connected.
+PING_INTERVAL_S = 25
+PING_TIMEOUT_S = 20
 
 
 class SystemClock:
@@ -42,22 +43,10 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
-def bodies_end_where_asgi_says(app: Any) -> Any:
-    """uvicorn hands a request body over with a definite end (a chunked upload is de-chunked), but
-    a2wsgi does not tell WSGI so: without `wsgi.input_terminated` werkzeug reads a body that has no
-    Content-Length as empty. MAX_CONTENT_LENGTH still applies while reading."""
-
-    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-        environ["wsgi.input_terminated"] = True
-        return app(environ, start_response)
-
-    return wsgi
-
-
 @dataclass
 class Hub:
     app: Flask
-    sio: socketio.AsyncServer
+    socketio: SocketIO
     service: QueueService
     store: SqliteStore
     publisher: SocketPublisher
@@ -65,16 +54,22 @@ class Hub:
     data_dir: Path
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
 
-    def asgi(self, ready: Callable[[], None] | None = None) -> socketio.ASGIApp:
-        """The served application; `ready()` runs once the event stream is running."""
+    @property
+    def wsgi(self) -> Any:
+        """The served WSGI application (Flask-SocketIO's middleware in front of Flask)."""
+        return self.app
 
-        def startup() -> None:
-            self.publisher.start(self.service.snapshot)
-            if ready is not None:
-                ready()
+    def start(self) -> None:
+        """Start the event stream (the publisher thread); call once the hub is about to serve."""
+        self.publisher.start(self.service.snapshot)
 
-        flask = WSGIMiddleware(bodies_end_where_asgi_says(self.app), workers=HTTP_THREADS)
-        return socketio.ASGIApp(self.sio, other_asgi_app=flask, on_startup=startup)
+    def disconnect_clients(self) -> None:
+        """Close every Socket.IO connection (the hub is stopping; clients reconnect by themselves
+        to the next one)."""
+        try:
+            self.socketio.server.eio.disconnect()
+        except Exception:  # stopping anyway
+            log.exception("could not close the Socket.IO connections")
 
     def close(self) -> None:
         if self.kiosk is not None:
@@ -120,7 +115,11 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     app = Flask("queue_server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    sio = create_socket_server()
+    server = config.sections.get("server", {})
+    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False,
+                        ping_interval=server.get("ping_interval", PING_INTERVAL_S),
+                        ping_timeout=server.get("ping_timeout", PING_TIMEOUT_S),
+                        max_http_buffer_size=MAX_BODY_BYTES)
     store = SqliteStore(default_db_path(data_dir))
     clock = clock or SystemClock()
     announce, cache = _voice(config, data_dir)
@@ -136,7 +135,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
             audio.remember(key, sentence)
         return sentence, key
 
-    publisher = SocketPublisher(sio, config.rules, announcer, prepare_audio)
+    publisher = SocketPublisher(socketio, config.rules, announcer, prepare_audio)
     service = QueueService(config.rules, store, clock, publisher)
     auth = Authenticator(config, store, clock)
     app.extensions["queue"] = service
@@ -148,7 +147,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     from kiosk.web import install_kiosk
 
     kiosk = install_kiosk(app, service, auth, config, data_dir, publisher.publish)
-    register_handlers(sio, service, publisher)
+    register_handlers(socketio, service, publisher)
 
     @app.get("/audio/<key>.wav")
     def audio_file(key: str) -> Response:
@@ -189,4 +188,4 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
                                   "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
                                   "message_en": "Unexpected error; it has been logged."}}), 500
 
-    return Hub(app, sio, service, store, publisher, config, data_dir, kiosk)
+    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk)

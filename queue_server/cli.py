@@ -4,11 +4,10 @@
     queue-server --hash-password            # prints a hash for a [[staff]] password_hash
     queue-server --config PATH --check      # checks the config file and exits
 
-Serving: uvicorn (h11 for HTTP, wsproto for websockets) runs the hub's ASGI application on one
-event loop; Flask requests run on a thread pool. asyncio sets TCP_NODELAY on every connection, so a
-response written as headers + body never waits ~40 ms for a delayed ACK on a kept-alive kiosk
-connection. systemd readiness and watchdog notifications go to $NOTIFY_SOCKET when it is set; the
-watchdog is fed only while the database answers and the displays' event loop does.
+Serving (`serving.py`): gunicorn's gthread worker runs the Flask + Flask-SocketIO hub in one
+worker process; its master supervises it. systemd readiness and watchdog notifications go to
+$NOTIFY_SOCKET when it is set (the unit needs NotifyAccess=all: the worker sends them); the
+watchdog is fed only while the database answers and the publisher thread does.
 """
 
 from __future__ import annotations
@@ -16,20 +15,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
-import signal
-import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from . import memory
 from .config import Config, ConfigError, load_config
 from .demo import demo_config, with_demo_accounts
-from .storage import StoreLocked
+
+if TYPE_CHECKING:
+    from .app import Hub
 
 log = logging.getLogger("queue_server")
 
@@ -50,49 +46,6 @@ class OneLineClientErrors(logging.Filter):
         return True
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The listening socket, made here so the port is known (and printed) before serving.
-    IPPROTO_TCP is explicit: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose protocol
-    says TCP, and without it a kept-alive client waits ~40 ms per response for a delayed ACK."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(256)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def sd_notify(message: str) -> None:
-    """The systemd notify protocol is one datagram; no library needed."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(message.encode(), address)
-        except OSError:
-            pass
-
-
-def _watchdog(check: Any, stop: threading.Event) -> None:
-    usec = int(os.environ.get("WATCHDOG_USEC", "0"))
-    if not usec:
-        return
-    interval = usec / 2e6
-    while not stop.wait(interval):
-        try:
-            if check():
-                sd_notify("WATCHDOG=1")
-        except Exception:  # a failing check withholds the ping; systemd restarts us
-            log.exception("watchdog check failed")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="queue-server", description="Queue hub of a public service center.")
     p.add_argument("--config", type=Path, help="the center's TOML config file")
@@ -104,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="check the config file and exit")
     p.add_argument("--hash-password", action="store_true", help="read a password and print its hash")
     p.add_argument("--access-log", action="store_true",
-                   help="log every HTTP request and every display's websocket connection")
+                   help="log every HTTP request (displays' long-lived connections included)")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
@@ -124,10 +77,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("engineio.server").addFilter(OneLineClientErrors())
-    if not (args.verbose or args.access_log):
-        # uvicorn logs each websocket connection at INFO: a hall of TVs reconnecting after a
-        # network blip would be hundreds of journal lines. Its warnings (bad requests) stay.
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     if args.hash_password:
         from .auth import hash_password
 
@@ -142,14 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"queue-server: {exc}", file=sys.stderr)
         return 2
-    if args.check:
+    try:
+        # the kiosk, printer and GPIO checks start-up makes, before any process is forked: a bad
+        # section is refused with its key, as a bad field is
         from kiosk.runtime import check_kiosk_config
 
-        try:
-            check_kiosk_config(config)
-        except ConfigError as exc:
-            print(f"queue-server: {exc}", file=sys.stderr)
-            return 2
+        check_kiosk_config(config)
+    except ConfigError as exc:
+        print(f"queue-server: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
         print(f"{config.source}: OK ({len(config.rules.fields)} fields, {len(config.rules.counters)} counters)")
         return 0
     server_section = config.sections.get("server", {})
@@ -157,57 +108,49 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port if args.port is not None else server_section.get("port", 8080)
     data = args.data or Path(server_section.get("data", "data"))
 
-    memory.limit_malloc_arenas()
-    from .app import create_hub
+    from . import serving
 
     try:
-        hub = create_hub(config, data)
-    except StoreLocked as exc:
-        print(f"queue-server: {exc}", file=sys.stderr)
-        return 3
-    except ConfigError as exc:
-        print(f"queue-server: {exc}", file=sys.stderr)
-        return 2
-    try:
-        listener = listen(host, port)
+        listener = serving.listen(host, port)
     except OSError as exc:
         print(f"queue-server: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        hub.close()
         return 3
     bound_port = listener.getsockname()[1]
+    threads = server_section.get("threads", serving.DEFAULT_THREADS)
+    serving.take_notify_socket()
     stop = threading.Event()
 
-    def healthy() -> bool:
-        return hub.publisher.alive() and hub.store.ping()
+    def build() -> "Hub":
+        memory.limit_malloc_arenas()
+        from .app import create_hub
 
-    def ready() -> None:
+        return create_hub(config, data)
+
+    def ready(hub: "Hub") -> None:
+        hub.start()
+
+        def healthy() -> bool:
+            return hub.publisher.alive() and hub.store.ping()
+
         mode = " (demo)" if args.demo else ""
         log.info("%s%s listening on http://%s:%s, data in %s", config.rules.center_name, mode,
                  host, bound_port, Path(data).resolve())
         print(f"READY http://{host}:{bound_port}", flush=True)
-        sd_notify("READY=1")
-        # Pings only from now on: before READY there is no display loop to vouch for.
-        threading.Thread(target=_watchdog, args=(healthy, stop), daemon=True).start()
+        serving.sd_notify("READY=1")
+        # Pings only from now on: before READY there is no publisher to vouch for.
+        threading.Thread(target=serving.watchdog, args=(healthy, stop), name="watchdog",
+                         daemon=True).start()
+        threading.Thread(target=memory.return_freed_memory, args=(stop,), name="memory-trim",
+                         daemon=True).start()
+        memory.settle_garbage_collector()
 
-    server = uvicorn.Server(uvicorn.Config(
-        hub.asgi(ready), loop="asyncio", http="h11", ws="wsproto", lifespan="on", log_config=None,
-        access_log=args.access_log, server_header=False, timeout_graceful_shutdown=3,
-        ws_ping_interval=None,  # Engine.IO pings each client itself
-        ws_per_message_deflate=False,  # small frames; compressing each for 200 TVs costs more than it saves
-    ))
-    threading.Thread(target=memory.return_freed_memory, args=(stop,), name="memory-trim",
-                     daemon=True).start()
-    memory.settle_garbage_collector()
-    # uvicorn stops on SIGTERM/SIGINT, then re-raises the signal to the handler found before it:
-    # this one, so the hub closes its store and devices instead of dying on the default action.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda n, _f: log.info("signal %s: stopped", n))
+    server = serving.HubServer(build, ready, serving.gunicorn_options(
+        listener, threads, access_log=args.access_log, verbose=args.verbose),
+        send_timeout_s=server_section.get("send_timeout", serving.SEND_TIMEOUT_S))
     try:
-        server.run(sockets=[listener])
+        server.run()  # returns, or exits, when gunicorn's master stops
     finally:
         stop.set()
-        sd_notify("STOPPING=1")
-        hub.close()
     return 0
 
 

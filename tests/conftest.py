@@ -56,6 +56,7 @@ class HubProcess:
             [sys.executable, "-m", "queue_server", "--host", "127.0.0.1", "--port", str(self.port),
              "--data", str(self.data), *self.args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            start_new_session=True,  # its own process group: gunicorn's master and its worker
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -64,13 +65,16 @@ class HubProcess:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # the port listens before the worker has booted: a request may wait, or be refused
                 time.sleep(0.05)
         raise RuntimeError("hub did not become healthy in time")
 
     def kill9(self) -> None:
+        """A power cut: every process of the hub (gunicorn's master and worker) dies at once, as
+        systemd's KillMode=control-group would have them."""
         assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
@@ -79,7 +83,7 @@ class HubProcess:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
     def restart(self) -> "HubProcess":

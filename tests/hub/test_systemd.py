@@ -1,10 +1,9 @@
 """The hub speaks systemd's notify protocol (Type=notify, WatchdogSec in systemd/queue-server.service):
-READY once it serves, WATCHDOG pings only while the database and the display loop answer, STOPPING
-on SIGTERM — checked against a real datagram socket standing where systemd's would."""
+READY once the worker serves (not when gunicorn's master boots), WATCHDOG pings only while the
+database and the publisher thread answer, STOPPING on SIGTERM — checked against a real datagram socket standing where systemd's would."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -13,7 +12,6 @@ from pathlib import Path
 import requests
 
 from queue_server.demo import demo_config
-from queue_server.fanout import create_socket_server
 from queue_server.push import SocketPublisher
 from tests.conftest import HubProcess, free_port
 
@@ -43,40 +41,28 @@ def test_ready_watchdog_and_stopping_reach_systemd(tmp_path: Path) -> None:
         systemd.close()
 
 
-def test_a_stuck_display_loop_is_not_alive() -> None:
-    """What the watchdog asks of the push side: a loop that does not answer is not alive."""
+def test_a_stuck_publisher_is_not_alive() -> None:
+    """What the watchdog asks of the push side: a publisher thread that does not answer is not
+    alive — here it is stuck reading a snapshot — and it is alive again once it is free."""
+    from flask import Flask
+    from flask_socketio import SocketIO
+
     rules = demo_config().rules
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    publisher = SocketPublisher(create_socket_server(), rules, announcer=None)
+    publisher = SocketPublisher(SocketIO(Flask(__name__), async_mode="threading"), rules, announcer=None)
+    release = threading.Event()
+
+    def slow_snapshot(zone: str | None) -> dict[str, object]:
+        release.wait(10)
+        return {}
+
+    publisher.start(slow_snapshot)
     try:
-        started = threading.Event()
-
-        def start() -> None:
-            publisher.start(lambda zone: {})
-            started.set()
-
-        loop.call_soon_threadsafe(start)
-        assert started.wait(5)
-        assert publisher.alive(timeout=1)
-        loop.call_soon_threadsafe(time.sleep, 1.5)  # something blocks the loop
+        assert publisher.alive(timeout=2)
+        publisher.send_state("some-client", None)  # the thread now waits inside slow_snapshot
         time.sleep(0.1)
         assert not publisher.alive(timeout=0.3)
-        time.sleep(1.5)
-        assert publisher.alive(timeout=1)  # and it recovers once the loop is free
+        release.set()
+        assert publisher.alive(timeout=2)  # and it recovers once it is free
     finally:
+        release.set()
         publisher.close()
-
-        async def cancel_the_rest() -> None:
-            """Runs on the loop's own thread: the main thread may have a running loop of its own
-            (the session's Playwright browser), where run_until_complete would refuse."""
-            others = asyncio.all_tasks() - {asyncio.current_task()}
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
