@@ -33,8 +33,10 @@ $(RUNTIME)/.installed: pyproject.toml
 	@$(RUNTIME)/bin/python -m pip install -q --disable-pip-version-check -e .
 	@touch $@
 
+# `make bench COMPARE=<git revision>` also measures that revision's hub, taking turns with this one.
+COMPARE ?=
 bench: venv $(RUNTIME)/.installed
-	$(PY) bench/benchmark.py --server-python $(RUNTIME)/bin/python
+	$(PY) bench/benchmark.py --server-python $(RUNTIME)/bin/python $(if $(COMPARE),--compare $(COMPARE))
 
 clean:
 	rm -rf $(VENV) $(RUNTIME) build *.egg-info .pytest_cache
