@@ -118,11 +118,24 @@ class HubWorker(ThreadWorker):
     signal first closes every Socket.IO connection (their handlers hold pool threads until then)."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM (systemd's stop): a graceful stop, the Socket.IO connections closed first."""
         super().handle_exit(sig, frame)
+        self._close_clients()
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGINT/SIGQUIT (Ctrl-C on `make run`): a quick stop; the connections are closed first,
+        for up to 2 s, so that the exit does not wait on their threads until gunicorn's master
+        kills the worker."""
+        self._close_clients().join(timeout=2.0)
+        super().handle_quit(sig, frame)
+
+    def _close_clients(self) -> threading.Thread:
         sd_notify("STOPPING=1")
         hub = getattr(self.app, "hub", None)
-        if hub is not None:
-            threading.Thread(target=hub.disconnect_clients, name="stop-sockets", daemon=True).start()
+        closing = threading.Thread(target=hub.disconnect_clients if hub is not None else (lambda: None),
+                                   name="stop-sockets", daemon=True)
+        closing.start()
+        return closing
 
 
 def limit_send_time(environ: dict[str, Any], seconds: int = SEND_TIMEOUT_S) -> None:

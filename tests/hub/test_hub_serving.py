@@ -4,12 +4,15 @@ ping cycles, clients that never read, the listening socket's options, a prompt s
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import socketio
 
@@ -251,12 +254,15 @@ def test_every_accepted_connection_has_nagle_off() -> None:
         listener.close()
 
 
-def test_stop_with_displays_connected_is_prompt_and_clean(hub: HubProcess) -> None:
-    """SIGTERM with displays connected: the hub closes them itself (a "server disconnect", not a
-    kill at the end of gunicorn's graceful timeout), then its store, and exits 0."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_with_displays_connected_is_prompt_and_clean(hub: HubProcess, signum: int) -> None:
+    """SIGTERM (systemd) or SIGINT to the process group (Ctrl-C on `make run`) with displays
+    connected: the hub closes them itself (a "server disconnect", not a kill at the end of
+    gunicorn's graceful timeout), then its store, and exits 0."""
     displays = [Display(hub.url, "websocket") for _ in range(3)]
     assert hub.proc is not None
-    hub.stop()
+    os.killpg(hub.proc.pid, signum)
+    hub.proc.wait(timeout=20)
     assert hub.proc.returncode == 0
     assert all(d.disconnects == [("server disconnect",)] for d in displays), [d.disconnects for d in displays]
     log = (hub.data.parent / f"hub-{hub.port}.log").read_text(encoding="utf-8")
