@@ -196,7 +196,45 @@ async def display_client(session: aiohttp.ClientSession, url: str, box: dict[str
                 return
 
 
-async def call_to_display(url: str, clients: int, calls: int, pid: int, storms: bool) -> dict[str, float]:
+class Flooder:
+    """A hostile client: a websocket that sends `sync` every millisecond and never reads (its
+    receive buffer 4 KiB), for as long as it runs — what made the uvicorn hub grow by 400 MB."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((host, int(port)))
+        self.sock.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: hub\r\n"
+                          b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += self.sock.recv(1)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _frame(text: str) -> bytes:  # a masked client frame (zero key)
+        return bytes([0x81, 0x80 | len(text)]) + b"\0\0\0\0" + text.encode()
+
+    def _run(self) -> None:
+        try:
+            self.sock.sendall(self._frame("40"))
+            while not self.stop.wait(0.001):
+                self.sock.sendall(self._frame('42["sync"]'))
+        except OSError:
+            pass  # dropped by the hub: that is the point
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+async def call_to_display(url: str, clients: int, calls: int, pid: int, storms: bool,
+                          flooders: int = 0) -> dict[str, float]:
     received: list[dict[str, float]] = [{} for _ in range(clients)]  # number -> arrival, "_seq"
     updates: list[list[float]] = [[] for _ in range(clients)]
     session_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -207,6 +245,7 @@ async def call_to_display(url: str, clients: int, calls: int, pid: int, storms: 
         if k % 25 == 24:
             await asyncio.gather(*(r.wait() for r in readies[: k + 1]))
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
+    hostile = [Flooder(url) for _ in range(flooders)]
     await asyncio.sleep(1.0)
     rss_with_clients = rss_mb(pid)
     loop = asyncio.get_running_loop()
@@ -240,7 +279,10 @@ async def call_to_display(url: str, clients: int, calls: int, pid: int, storms: 
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    result = {"p50_last": statistics.median(last_client), "p99_last": pct(last_client, 0.99),
+    rss_end = rss_mb(pid)
+    for f in hostile:
+        f.close()
+    result = {"rss_end": rss_end, "p50_last": statistics.median(last_client), "p99_last": pct(last_client, 0.99),
               "p50_first": statistics.median(first_client), "p50_next": statistics.median(answered),
               "p50_update": statistics.median(last_update), "p99_update": pct(last_update, 0.99),
               "rss_with_clients": rss_with_clients}
@@ -286,7 +328,7 @@ def ticket_bytes() -> dict[str, int]:
 
 
 def measure(python: str, source: Path, clients: int, calls: int, issues: int, seconds: float,
-            storms: bool) -> dict[str, object]:
+            storms: bool, flooders: int = 0) -> dict[str, object]:
     """One hub of one stack: start-up, idle RSS, issue latency, and calls to `clients` displays."""
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -300,9 +342,10 @@ def measure(python: str, source: Path, clients: int, calls: int, issues: int, se
                                "n": len(lat)}
             if storms:
                 out["issue_per_s_4_workers"] = round(sustained_rate(url, seconds, 4), 1)
-            disp = asyncio.run(call_to_display(url, clients, calls, proc.pid, storms))
+            disp = asyncio.run(call_to_display(url, clients, calls, proc.pid, storms, flooders))
             out["call_to_display_ms"] = {k: round(v, 2) for k, v in disp.items()
-                                         if k not in ("rss_with_clients", "storm_s", "rss_after_storms")}
+                                         if k not in ("rss_with_clients", "storm_s", "rss_after_storms", "rss_end")}
+            out["rss_after_calls_mb"] = round(disp["rss_end"], 1)
             out["rss_with_clients_mb"] = round(disp["rss_with_clients"], 1)
             if storms:
                 out["all_connect_at_once_to_last_state_s"] = round(disp["storm_s"], 3)
@@ -323,6 +366,8 @@ def main() -> int:
                          "(no test libraries), which is what a center runs")
     ap.add_argument("--compare", metavar="REF",
                     help="also measure the hub of git revision REF, taking turns with this one")
+    ap.add_argument("--flooders", type=int, default=5,
+                    help="hostile clients (sync every ms, never reading) beside 50 displays; 0: skip")
     ap.add_argument("--no-storms", action="store_true",
                     help="skip the reconnect storms and the 65 s soak after the largest hall")
     args = ap.parse_args()
@@ -338,6 +383,11 @@ def main() -> int:
             print(f"… {name}: {clients} clients", file=sys.stderr, flush=True)
             results["stacks"][name][str(clients)] = measure(  # type: ignore[index]
                 python, source, clients, args.calls, args.issues, args.seconds, storms)
+    if args.flooders:
+        for name, (python, source) in stacks.items():
+            print(f"… {name}: 50 clients and {args.flooders} flooders", file=sys.stderr, flush=True)
+            results["stacks"][name]["flood"] = measure(  # type: ignore[index]
+                python, source, 50, args.calls, 50, args.seconds, False, args.flooders)
     results["ticket_bytes"] = ticket_bytes()
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -371,6 +421,11 @@ def main() -> int:
             lambda r: f"{r[big]['all_connect_at_once_to_last_state_s']} s")
         row(f"memory after 8 storms of {big} and {SOAK_QUIET_S:.0f} s quiet",
             lambda r: f"{r[big]['rss_after_8_storms_mb']} MB")
+    if args.flooders:
+        row(f"50 displays + {args.flooders} clients flooding sync, never reading: next → last display p50 / p99",
+            lambda r: f"{r['flood']['call_to_display_ms']['p50_last']} / {r['flood']['call_to_display_ms']['p99_last']} ms")
+        row("… memory at the start / after the calls",
+            lambda r: f"{r['flood']['rss_with_clients_mb']} / {r['flood']['rss_after_calls_mb']} MB")
     tb = results["ticket_bytes"]
     print(f"\nESC/POS bytes per ticket, 80 mm / 58 mm: {tb['80mm']} / {tb['58mm']} B")  # type: ignore[index]
     return 0
