@@ -295,14 +295,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         assert principal is not None
         principal.require("manage")
         first, last = _date_range()
-        with store.reading() as tx:
-            tickets = tx.tickets_between(first, last)
-            calls = tx.events_between(first, last, ("called",))
-        first_call: dict[str, float] = {}
-        for e in calls:
-            if e["ticket_id"] not in first_call and "wait_seconds" in e["data"]:
-                first_call[e["ticket_id"]] = float(e["data"]["wait_seconds"]) / 60.0
-        return stats.compute(tickets, first_call, service.rules, first, last)
+        return stats.from_store(store, service.rules, first, last)
 
     @bp.get("/api/v1/stats")
     def get_stats() -> Response:

@@ -63,7 +63,11 @@ TICKET = {
         "issued_at": {"type": "string"}, "called_at": _NULLABLE_STR, "finished_at": _NULLABLE_STR,
         "counter": _NULLABLE_INT, "target_counter": _NULLABLE_INT, "outcome": _NULLABLE_STR,
         "dossiers": _NULLABLE_INT, "rated": {"type": "boolean"},
-        "waiting_ahead": _NULLABLE_INT, "est_wait_min": _NULLABLE_INT,
+        "waiting_ahead": _NULLABLE_INT,
+        # null: no counter is staffed yet, so no estimate is possible
+        "est_wait_min": _NULLABLE_INT,
+        # "day_end": still open when its day ended (status is then "cancelled")
+        "closed_reason": {"type": ["string", "null"], "enum": ["day_end", None]},
     },
 }
 
