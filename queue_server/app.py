@@ -26,6 +26,7 @@ from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
+from .daybreak import Daybreak, clock_from_env
 from .fanout import create_socket_server
 from .push import AudioIndex, SocketPublisher, register_handlers
 from .storage import SqliteStore, default_db_path
@@ -64,6 +65,7 @@ class Hub:
     config: Config
     data_dir: Path
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
+    daybreak: Any = None  # daybreak.Daybreak: turns the day at local midnight
 
     def asgi(self, ready: Callable[[], None] | None = None) -> socketio.ASGIApp:
         """The served application; `ready()` runs once the event stream is running."""
@@ -77,6 +79,8 @@ class Hub:
         return socketio.ASGIApp(self.sio, other_asgi_app=flask, on_startup=startup)
 
     def close(self) -> None:
+        if self.daybreak is not None:  # daybreak: stop turning days before the store closes
+            self.daybreak.close()
         if self.kiosk is not None:
             self.kiosk.close()
         self.publisher.close()
@@ -122,7 +126,8 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     sio = create_socket_server()
     store = SqliteStore(default_db_path(data_dir))
-    clock = clock or SystemClock()
+    # daybreak: QUAYSO_FAKE_NOW (tests of a real process only) shifts the wall clock
+    clock = clock or clock_from_env() or SystemClock()
     announce, cache = _voice(config, data_dir)
     audio = AudioIndex()
 
@@ -189,4 +194,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
                                   "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
                                   "message_en": "Unexpected error; it has been logged."}}), 500
 
-    return Hub(app, sio, service, store, publisher, config, data_dir, kiosk)
+    # daybreak: close what earlier days left open now, then turn the day at each local midnight
+    daybreak = Daybreak(service, clock, config.rules.timezone)
+    daybreak.start()
+    return Hub(app, sio, service, store, publisher, config, data_dir, kiosk, daybreak)
