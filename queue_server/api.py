@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import openapi, stats
+from . import health, openapi, stats
 from .core import errors
 from .auth import Authenticator, Principal
 from .core.errors import InvalidRequest, QueueError, RateLimited, Unauthorized
@@ -140,9 +140,20 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        ok = store.ping()
-        return jsonify({"status": "ok" if ok else "degraded", "schema": store.schema_version,
-                        "day": service.today().isoformat()}), 200 if ok else 503
+        # One check for /healthz, the watchdog, the manager page and doctor (health.py): 200
+        # {"status": "ok", …} when healthy, 503 {"status": "degraded", "problems": […]} if not.
+        config = current_app.extensions.get("hub_config")
+        result = health.check(store, store.path.parent,
+                              health.min_free_mb(config.sections if config else {}))
+        body = result.as_dict()
+        if result.ok:
+            try:
+                body.update(schema=store.schema_version, day=service.today().isoformat())
+            except sqlite3.Error:  # turning the day failed to write: now remembered as degraded
+                result = health.check(store, store.path.parent,
+                                      health.min_free_mb(config.sections if config else {}))
+                body = result.as_dict()
+        return jsonify(body), 200 if result.ok else 503
 
     @bp.get("/api/v1/openapi.json")
     def openapi_json() -> Response:

@@ -222,7 +222,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "gpio": {"pin_factory": str, "buttons": list, "paper_low_pin": (int, str),
              "status_led_pin": (int, str), "buzzer_pin": (int, str), "press_interval": float,
              "max_per_minute": int, "bounce_time": float},
-    "server": {"host": str, "port": int, "data": str},
+    "server": {"host": str, "port": int, "data": str, "min_free_mb": int},
 }
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
@@ -232,6 +232,7 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "kiosk.return_seconds": (2, 120),
     "kiosk.rate_limit_per_minute": (1, 600),
     "server.port": (1, 65535),
+    "server.min_free_mb": (0, 1_000_000),
 }
 
 

@@ -8,6 +8,8 @@
 - The schema is versioned with `PRAGMA user_version`; migrations run in order at open.
 - The event log is append-only: triggers refuse UPDATE and DELETE on it.
 - One hub per data folder: an exclusive `flock` on `hub.lock` keeps a second one out.
+- Write failures are remembered (`last_write_error`) until the next successful write, so the
+  health check (`health.py`) can report a full disk without writing anything itself.
 """
 
 from __future__ import annotations
@@ -438,6 +440,8 @@ class SqliteStore:
         self.db.execute("PRAGMA foreign_keys = ON")
         self._mutex = threading.RLock()
         self._uow = SqliteUnitOfWork(self.db)
+        # The reason the last write failed (full disk, I/O error…), None once a write succeeds.
+        self.last_write_error: str | None = None
         self.migrate()
 
     def migrate(self) -> None:
@@ -465,16 +469,30 @@ class SqliteStore:
             return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
+    def _write(self) -> Iterator[None]:
+        """Remember whether a write reached the database (see `last_write_error`): a storage
+        error is a write failure; any other exception (a refusal of the rules) leaves it as is."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self.last_write_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.last_write_error = None
+
+    @contextmanager
     def transaction(self) -> Iterator[SqliteUnitOfWork]:
-        """BEGIN IMMEDIATE … COMMIT; any exception rolls everything back."""
-        with self._mutex:
+        """BEGIN IMMEDIATE … COMMIT; any exception rolls everything back. A storage error
+        (`sqlite3.Error`) is remembered as the last write failure; a refusal of the rules is
+        not a write failure and leaves that as it was."""
+        with self._mutex, self._write():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._uow
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[SqliteUnitOfWork]:
@@ -488,7 +506,7 @@ class SqliteStore:
 
     # -- login sessions (tokens are stored hashed)
     def add_session(self, token_hash: str, username: str, expires_at: float) -> None:
-        with self._mutex:
+        with self._mutex, self._write():
             self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (expires_at - 7 * 86400,))
             self.db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, username, expires_at))
 
@@ -500,7 +518,7 @@ class SqliteStore:
         return (row[0], row[1]) if row else None
 
     def drop_session(self, token_hash: str) -> None:
-        with self._mutex:
+        with self._mutex, self._write():
             self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
     def ping(self) -> bool:
