@@ -182,3 +182,29 @@ def test_a_hub_off_over_the_weekend_keeps_fridays_figures(tmp_path: Path) -> Non
         assert r.json()["number"] == "1001"
     finally:
         monday.stop()
+
+
+def test_the_phone_page_says_when_there_is_no_estimate_and_when_the_day_ended(
+        browser: Any, tmp_path: Path) -> None:
+    friday = _hub(tmp_path, "data", "2026-11-27T16:40:00+07:00")
+    port = friday.port
+    try:
+        mine = requests.post(f"{friday.url}/api/v1/kiosk/tickets", json={"service": "ho-tich"},
+                             headers=DEVICE, timeout=10).json()
+        assert (mine["number"], mine["waiting_ahead"], mine["est_wait_min"]) == ("1001", 0, None)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{friday.url}/t/{mine['id']}")
+        page.locator("#facts").wait_for(state="visible")
+        assert page.locator("#fact-wait").inner_text() == "chưa ước tính được (chưa có quầy nào đang làm việc)"
+    finally:
+        friday.stop()
+    monday = HubProcess(tmp_path / "data", port, ["--demo"],
+                        env={"QUAYSO_FAKE_NOW": "2026-11-30T07:30:00+07:00"}).start()
+    try:
+        page.goto(f"{monday.url}/t/{mine['id']}")
+        page.get_by_text("Ngày làm việc đã kết thúc", exact=True).wait_for()
+        assert page.locator("#status-title").inner_text() == "Ngày làm việc đã kết thúc"
+        assert "lấy số mới" in page.locator("#status-text").inner_text()
+        page.close()
+    finally:
+        monday.stop()
