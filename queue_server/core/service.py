@@ -541,7 +541,9 @@ class QueueService:
                 last = tx.last_finished(day, counter_no)
         if last is None or last.finished_at is None or last.rating is not None:
             return None
-        left = self.rules.counter_rating_seconds - (self.clock.now() - last.finished_at).total_seconds()
+        window = self.rules.counter_rating_seconds
+        # min(): a clock stepped back since the finish must not stretch the offer beyond its window
+        left = min(window - (self.clock.now() - last.finished_at).total_seconds(), window)
         if left <= 0:
             return None
         return {"counter": counter_no, "number": last.number, "service": last.field_id,

@@ -169,6 +169,9 @@ def test_rating_target_is_the_last_visit_finished_not_the_latest_clock(tmp_path:
     c.q.finish(1, "staff1", Outcome.GUIDANCE)  # 5002 finished "at 09:08", but after 5001
     target = c.q.rating_target(1)
     assert target is not None and target["number"] == "5002"
+    c.at(local(2026, 11, 23, 8, 0))  # far back: the offer never exceeds its window
+    target = c.q.rating_target(1)
+    assert target is not None and target["seconds_left"] == c.config.rules.counter_rating_seconds
 
 
 def test_a_version_1_database_migrates(tmp_path: Path) -> None:
