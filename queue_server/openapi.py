@@ -72,6 +72,20 @@ TICKET = {
 }
 
 
+HEALTH = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "problems": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string", "enum": ["database_unreachable", "write_failed",
+                                                "low_disk_space", "disk_unreadable"]},
+            "message": {"type": "string"}, "message_en": {"type": "string"}}}},
+        "schema": {"type": "integer"}, "day": {"type": "string", "format": "date"},
+    },
+}
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -122,7 +136,10 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "schemas": {"Error": ERROR, "Ticket": TICKET},
         },
         "paths": {
-            "/healthz": {"get": _op("Liveness and storage check", _ok("Healthy"), auth=False, errors=(503,))},
+            "/healthz": {"get": {"summary": "Liveness and storage check (queue_server/health.py)", "responses": {
+                "200": {"description": "Healthy", "content": _json(HEALTH)},
+                "503": {"description": "Degraded: database unreachable, last write failed, or low disk space",
+                        "content": _json(HEALTH)}}}},
             "/api/v1/auth/login": {"post": _op("Log in; returns a bearer token", _ok("Token"), LOGIN,
                                                auth=False, errors=(400, 401))},
             "/api/v1/auth/logout": {"post": _op("Log out (revoke the token)", _ok("Logged out"),

@@ -116,6 +116,7 @@ MIGRATIONS: list[str] = [
         WHERE id IN (SELECT ticket_id FROM events WHERE ticket_id IS NOT NULL AND (
             (kind = 'finished' AND json_extract(data, '$.auto') = 'day_closed')
             OR (kind = 'cancelled' AND json_extract(data, '$.reason') = 'day_closed')));
+    CREATE INDEX events_day_kind_counter ON events (day, kind, counter);
     CREATE TABLE service_days (
         day TEXT PRIMARY KEY,
         opened_at REAL NOT NULL

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from jsonschema import Draft202012Validator
 
 from queue_server import health
 from queue_server.config import parse_config
@@ -105,6 +106,9 @@ def test_healthz_of_a_real_hub_on_a_full_disk(tmp_path: Path) -> None:
         assert body["status"] == "degraded"
         assert [p["code"] for p in body["problems"]] == ["write_failed"]
         assert all(p["message"] and p["message_en"] for p in body["problems"])
+        doc = requests.get(f"{hub.url}/api/v1/openapi.json", timeout=10).json()
+        Draft202012Validator(doc["paths"]["/healthz"]["get"]["responses"]["503"]["content"][
+            "application/json"]["schema"]).validate(body)
         # nothing acknowledged was lost, nothing half-written shows
         assert requests.get(f"{hub.url}/api/v1/state", timeout=10).json()["waiting"]["ho-tich"] == 1
         # space comes back; the next write succeeds and health follows
