@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MIN_FREE_MB = 50
+RESTART_HELPS = frozenset({"database_unreachable"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class Health:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def restart_may_help(self) -> bool:
+        """True when a restart could clear a problem (the database stopped answering). A full
+        disk or a failed write is not cured by restarting: a watchdog that restarted on those
+        would only loop; it should report them (e.g. sd_notify STATUS=) and keep running."""
+        return any(p.code in RESTART_HELPS for p in self.problems)
 
     def as_dict(self) -> dict[str, Any]:
         """{"status": "ok"} or {"status": "degraded", "problems": [{code, message, message_en}]}."""
@@ -92,3 +100,8 @@ def check(store: Any, data_dir: Path, min_free: int = DEFAULT_MIN_FREE_MB) -> He
                 f"Ổ đĩa dữ liệu sắp đầy: còn {free // (1024 * 1024)} MB (cần tối thiểu {min_free} MB).",
                 f"The data disk is nearly full: {free // (1024 * 1024)} MB free, {min_free} MB wanted."))
     return Health(tuple(problems))
+
+
+def check_hub(hub: Any) -> Health:
+    """`check` for a running `app.Hub` with its configured threshold (watchdog, manager page)."""
+    return check(hub.store, hub.data_dir, min_free_mb(hub.config.sections))

@@ -56,6 +56,7 @@ def test_a_full_database_is_reported_until_a_write_succeeds(tmp_path: Path) -> N
             q.issue("ho-tich")
     result = health.check(store, tmp_path, 0)
     assert [p.code for p in result.problems] == ["write_failed"]
+    assert not result.restart_may_help  # a watchdog must not restart-loop on a full disk
     assert result.as_dict()["status"] == "degraded"
     problem = result.as_dict()["problems"][0]
     assert "full" in problem["message_en"] and "ổ đĩa" in problem["message"]
@@ -79,6 +80,7 @@ def test_low_free_space_and_an_unreachable_database_are_reported(tmp_path: Path)
     store.close()  # a closed connection: the probe itself fails
     gone = health.check(store, tmp_path, 0)
     assert [p.code for p in gone.problems] == ["database_unreachable"]
+    assert gone.restart_may_help
 
 
 def _healthz(hub: HubProcess) -> tuple[int, dict[str, Any]]:
@@ -152,3 +154,20 @@ def test_config_refuses_a_negative_threshold() -> None:
         parse_config(CONFIG + "\n[server]\nmin_free_mb = -5\n")
     assert health.min_free_mb(parse_config(CONFIG).sections) == health.DEFAULT_MIN_FREE_MB
     assert health.min_free_mb(parse_config(CONFIG + "\n[server]\nmin_free_mb = 7\n").sections) == 7
+
+
+def test_check_hub_uses_the_hubs_store_folder_and_threshold(tmp_path: Path) -> None:
+    from queue_server.app import create_hub
+
+    free_mb = health.free_bytes(tmp_path) // (1024 * 1024)
+    hub = create_hub(parse_config(CONFIG + f"\n[server]\nmin_free_mb = {free_mb + 1000}\n"), tmp_path / "data")
+    try:
+        assert [p.code for p in health.check_hub(hub).problems] == ["low_disk_space"]
+    finally:
+        hub.close()
+    hub = create_hub(parse_config(CONFIG), tmp_path / "data")
+    try:
+        assert health.check_hub(hub).ok
+        assert hub.daybreak is not None  # the day turns with this hub (closed with it)
+    finally:
+        hub.close()
