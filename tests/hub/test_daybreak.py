@@ -189,9 +189,17 @@ def test_the_phone_page_says_when_there_is_no_estimate_and_when_the_day_ended(
     friday = _hub(tmp_path, "data", "2026-11-27T16:40:00+07:00")
     port = friday.port
     try:
+        # the kiosk screen: nobody has called a ticket yet, so no counter is staffed
+        kiosk = browser.new_page(viewport={"width": 1080, "height": 1920})
+        kiosk.goto(f"{friday.url}/kiosk?token=demo-device")
+        kiosk.locator('[data-service="ho-tich"]').click()
+        kiosk.locator("#overlay-result").wait_for(state="visible")
+        assert kiosk.locator("#result-number").inner_text().strip() == "1001"
+        assert kiosk.locator("#result-wait").inner_text() == "chưa ước tính được (chưa có quầy nào đang làm việc)"
+        kiosk.close()
         mine = requests.post(f"{friday.url}/api/v1/kiosk/tickets", json={"service": "ho-tich"},
                              headers=DEVICE, timeout=10).json()
-        assert (mine["number"], mine["waiting_ahead"], mine["est_wait_min"]) == ("1001", 0, None)
+        assert (mine["number"], mine["waiting_ahead"], mine["est_wait_min"]) == ("1002", 1, None)
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(f"{friday.url}/t/{mine['id']}")
         page.locator("#facts").wait_for(state="visible")
