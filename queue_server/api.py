@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import openapi, stats
+from . import health, openapi, stats
 from .core import errors
 from .auth import Authenticator, Principal
 from .core.errors import InvalidRequest, QueueError, RateLimited, Unauthorized
@@ -140,9 +140,20 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        ok = store.ping()
-        return jsonify({"status": "ok" if ok else "degraded", "schema": store.schema_version,
-                        "day": service.today().isoformat()}), 200 if ok else 503
+        # One check for /healthz, the watchdog, the manager page and doctor (health.py): 200
+        # {"status": "ok", …} when healthy, 503 {"status": "degraded", "problems": […]} if not.
+        config = current_app.extensions.get("hub_config")
+        result = health.check(store, store.path.parent,
+                              health.min_free_mb(config.sections if config else {}))
+        body = result.as_dict()
+        if result.ok:
+            try:
+                body.update(schema=store.schema_version, day=service.today().isoformat())
+            except sqlite3.Error:  # turning the day failed to write: now remembered as degraded
+                result = health.check(store, store.path.parent,
+                                      health.min_free_mb(config.sections if config else {}))
+                body = result.as_dict()
+        return jsonify(body), 200 if result.ok else 503
 
     @bp.get("/api/v1/openapi.json")
     def openapi_json() -> Response:
@@ -295,14 +306,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         assert principal is not None
         principal.require("manage")
         first, last = _date_range()
-        with store.reading() as tx:
-            tickets = tx.tickets_between(first, last)
-            calls = tx.events_between(first, last, ("called",))
-        first_call: dict[str, float] = {}
-        for e in calls:
-            if e["ticket_id"] not in first_call and "wait_seconds" in e["data"]:
-                first_call[e["ticket_id"]] = float(e["data"]["wait_seconds"]) / 60.0
-        return stats.compute(tickets, first_call, service.rules, first, last)
+        return stats.from_store(store, service.rules, first, last)
 
     @bp.get("/api/v1/stats")
     def get_stats() -> Response:

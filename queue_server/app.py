@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request, send_file
+from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from .api import create_api, error_response, storage_error_response
@@ -23,8 +24,7 @@ from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
-from flask_socketio import SocketIO
-
+from .daybreak import Daybreak, clock_from_env
 from .push import AudioIndex, SocketPublisher, register_handlers
 from .storage import SqliteStore, default_db_path
 
@@ -53,6 +53,7 @@ class Hub:
     config: Config
     data_dir: Path
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
+    daybreak: Any = None  # daybreak.Daybreak: turns the day at local midnight
 
     @property
     def wsgi(self) -> Any:
@@ -72,6 +73,8 @@ class Hub:
             log.exception("could not close the Socket.IO connections")
 
     def close(self) -> None:
+        if self.daybreak is not None:  # daybreak: stop turning days before the store closes
+            self.daybreak.close()
         if self.kiosk is not None:
             self.kiosk.close()
         self.publisher.close()
@@ -121,7 +124,8 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
                         ping_timeout=server.get("ping_timeout", PING_TIMEOUT_S),
                         max_http_buffer_size=MAX_BODY_BYTES)
     store = SqliteStore(default_db_path(data_dir))
-    clock = clock or SystemClock()
+    # daybreak: QUAYSO_FAKE_NOW (tests of a real process only) shifts the wall clock
+    clock = clock or clock_from_env() or SystemClock()
     announce, cache = _voice(config, data_dir)
     audio = AudioIndex()
 
@@ -188,4 +192,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
                                   "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
                                   "message_en": "Unexpected error; it has been logged."}}), 500
 
-    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk)
+    # daybreak: close what earlier days left open now, then turn the day at each local midnight
+    daybreak = Daybreak(service, clock, config.rules.timezone)
+    daybreak.start()
+    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk, daybreak)

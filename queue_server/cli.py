@@ -129,8 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     def ready(hub: "Hub") -> None:
         hub.start()
 
+        from .health import check_hub
+
+        said = [""]
+
         def healthy() -> bool:
-            return hub.publisher.alive() and hub.store.ping()
+            """The watchdog's question: the publisher thread answers and no problem that a
+            restart could cure (the database stopped answering). A full disk or a failed write
+            is told to systemd (STATUS=, shown by `systemctl status`), not restarted in a loop."""
+            health = check_hub(hub)
+            status = "; ".join(p.message_en for p in health.problems) or "serving"
+            if status != said[0]:
+                serving.sd_notify(f"STATUS={status}")
+                said[0] = status
+            return hub.publisher.alive() and not health.restart_may_help
 
         mode = " (demo)" if args.demo else ""
         log.info("%s%s listening on http://%s:%s, data in %s", config.rules.center_name, mode,

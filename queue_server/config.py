@@ -223,7 +223,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
              "status_led_pin": (int, str), "buzzer_pin": (int, str), "press_interval": float,
              "max_per_minute": int, "bounce_time": float},
     "server": {"host": str, "port": int, "data": str, "threads": int, "ping_interval": int,
-               "ping_timeout": int, "send_timeout": int},
+               "ping_timeout": int, "send_timeout": int, "min_free_mb": int},
 }
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
@@ -237,6 +237,7 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "server.ping_interval": (1, 300),
     "server.ping_timeout": (1, 300),
     "server.send_timeout": (1, 300),
+    "server.min_free_mb": (0, 1_000_000),
 }
 
 

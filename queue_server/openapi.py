@@ -63,7 +63,25 @@ TICKET = {
         "issued_at": {"type": "string"}, "called_at": _NULLABLE_STR, "finished_at": _NULLABLE_STR,
         "counter": _NULLABLE_INT, "target_counter": _NULLABLE_INT, "outcome": _NULLABLE_STR,
         "dossiers": _NULLABLE_INT, "rated": {"type": "boolean"},
-        "waiting_ahead": _NULLABLE_INT, "est_wait_min": _NULLABLE_INT,
+        "waiting_ahead": _NULLABLE_INT,
+        # null: no counter is staffed yet, so no estimate is possible
+        "est_wait_min": _NULLABLE_INT,
+        # "day_end": still open when its day ended (status is then "cancelled")
+        "closed_reason": {"type": ["string", "null"], "enum": ["day_end", None]},
+    },
+}
+
+
+HEALTH = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "problems": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string", "enum": ["database_unreachable", "write_failed",
+                                                "low_disk_space", "disk_unreadable"]},
+            "message": {"type": "string"}, "message_en": {"type": "string"}}}},
+        "schema": {"type": "integer"}, "day": {"type": "string", "format": "date"},
     },
 }
 
@@ -118,7 +136,10 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "schemas": {"Error": ERROR, "Ticket": TICKET},
         },
         "paths": {
-            "/healthz": {"get": _op("Liveness and storage check", _ok("Healthy"), auth=False, errors=(503,))},
+            "/healthz": {"get": {"summary": "Liveness and storage check (queue_server/health.py)", "responses": {
+                "200": {"description": "Healthy", "content": _json(HEALTH)},
+                "503": {"description": "Degraded: database unreachable, last write failed, or low disk space",
+                        "content": _json(HEALTH)}}}},
             "/api/v1/auth/login": {"post": _op("Log in; returns a bearer token", _ok("Token"), LOGIN,
                                                auth=False, errors=(400, 401))},
             "/api/v1/auth/logout": {"post": _op("Log out (revoke the token)", _ok("Logged out"),

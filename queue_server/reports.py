@@ -14,7 +14,8 @@ from .core.models import CenterRules
 
 _BLOCK_HEADERS = [
     ("issued", "Lượt lấy số"), ("served", "Đã phục vụ"), ("no_show", "Vắng mặt"),
-    ("cancelled", "Đã hủy"), ("dossiers", "Hồ sơ tiếp nhận trực tiếp"),
+    ("cancelled", "Đã hủy"), ("closed_at_day_end", "Đóng khi hết ngày"),
+    ("dossiers", "Hồ sơ tiếp nhận trực tiếp"),
 ]
 _TIME_HEADERS = [
     ("wait_min", "avg", "Chờ TB (phút)"), ("wait_min", "median", "Chờ trung vị (phút)"),

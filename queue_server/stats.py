@@ -1,8 +1,17 @@
 """Statistics for a date range, derived from tickets and the event log (SPEC §7).
 
-Pure functions over `Ticket`s: the storage adapter supplies the rows; nothing here does I/O.
+`compute` is a pure function over `Ticket`s; `from_store` reads the rows it needs.
 Waiting time = first call − issue; service time = finish − last call (visits closed by a
 no-show or cancel have no service time). Percent figures use the reports' own rounding (2 places).
+
+- A ratio with nothing to divide by is null (None), never 0: "0 % within target" would say every
+  citizen waited too long when nobody was served at all.
+- A visit still open when its day ended (`closed_reason = "day_end"`) is counted in its own bucket
+  `closed_at_day_end`, never as cancelled, served, or in service time; its waiting time counts
+  only if it was called (issue → first call was measured before the day ended).
+- A duration the clock made negative (a Pi's clock stepping back when NTP corrects it) is not a
+  measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
+  them down), and counted in `clock_anomalies` so the exclusion is visible.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from statistics import mean, median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .core.models import CenterRules, Ticket, TicketStatus
+from .core.models import CLOSED_AT_DAY_END, CenterRules, Ticket, TicketStatus
 
 TARGET_WAIT_MINUTES = 15.0
 
@@ -33,29 +42,39 @@ def _summary(minutes: list[float]) -> dict[str, float | None]:
             "p90": round(_percentile(minutes, 0.9), 2)}
 
 
-def _pct(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 2) if whole else 0.0
+def _pct(part: int, whole: int) -> float | None:
+    """Percent with 2 places; None when there is nothing to divide by."""
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _per(total: float, count: int) -> float | None:
+    return round(total / count, 2) if count else None
 
 
 def _block(tickets: list[Ticket], first_calls: dict[str, float]) -> dict[str, Any]:
-    waits = [first_calls[t.id] for t in tickets if t.id in first_calls]
-    services = [
+    measured = [first_calls[t.id] for t in tickets if t.id in first_calls]
+    waits = [w for w in measured if w >= 0]
+    durations = [
         (t.finished_at - t.called_at).total_seconds() / 60.0
         for t in tickets
         if t.status is TicketStatus.DONE and t.called_at and t.finished_at
     ]
+    services = [d for d in durations if d >= 0]
     status = Tally(t.status for t in tickets)
+    day_end = sum(1 for t in tickets if t.closed_reason == CLOSED_AT_DAY_END)
     within = sum(1 for w in waits if w <= TARGET_WAIT_MINUTES)
     return {
         "issued": len(tickets),
         "served": status[TicketStatus.DONE],
         "no_show": status[TicketStatus.NO_SHOW],
-        "cancelled": status[TicketStatus.CANCELLED],
+        "cancelled": status[TicketStatus.CANCELLED] - day_end,
+        "closed_at_day_end": day_end,
         "waiting": status[TicketStatus.WAITING] + status[TicketStatus.CALLED],
         "dossiers": sum(t.dossiers or 0 for t in tickets),
         "wait_min": _summary(waits),
         "service_min": _summary(services),
         "within_target_pct": _pct(within, len(waits)),
+        "clock_anomalies": (len(measured) - len(waits)) + (len(durations) - len(services)),
     }
 
 
@@ -101,8 +120,8 @@ def compute(
         "target_wait_min": TARGET_WAIT_MINUTES,
         "totals": total,
         "days_with_visits": days_open,
-        "visits_per_day": round(len(tickets) / days_open, 2) if days_open else 0.0,
-        "dossiers_per_day": round(total["dossiers"] / days_open, 2) if days_open else 0.0,
+        "visits_per_day": _per(len(tickets), days_open),
+        "dossiers_per_day": _per(total["dossiers"], days_open),
         "by_service": [
             {"service": fid, "name": rules.fields[fid].name if fid in rules.fields else fid,
              **_block(by_field[fid], first_call_minutes)}
@@ -119,3 +138,21 @@ def compute(
         "by_day": [{"day": d, **_block(ts, first_call_minutes)} for d, ts in sorted(by_day.items())],
         "satisfaction": satisfaction_table(tickets, rules.rating_levels),
     }
+
+
+def first_call_minutes(calls: list[dict[str, Any]]) -> dict[str, float]:
+    """Waiting time in minutes per ticket id, from its first `called` event (in commit order)."""
+    first: dict[str, float] = {}
+    for e in calls:
+        if e["ticket_id"] not in first and "wait_seconds" in e["data"]:
+            first[e["ticket_id"]] = float(e["data"]["wait_seconds"]) / 60.0
+    return first
+
+
+def from_store(store: Any, rules: CenterRules, first: date, last: date) -> dict[str, Any]:
+    """`compute` over the tickets of `first`..`last` (local service days, inclusive), read in one
+    consistent snapshot of `store` (a `storage.SqliteStore`)."""
+    with store.reading() as tx:
+        tickets = tx.tickets_between(first, last)
+        calls = tx.events_between(first, last, ("called",))
+    return compute(tickets, first_call_minutes(calls), rules, first, last)

@@ -8,6 +8,8 @@
 - The schema is versioned with `PRAGMA user_version`; migrations run in order at open.
 - The event log is append-only: triggers refuse UPDATE and DELETE on it.
 - One hub per data folder: an exclusive `flock` on `hub.lock` keeps a second one out.
+- Write failures are remembered (`last_write_error`) until the next successful write, so the
+  health check (`health.py`) can report a full disk without writing anything itself.
 """
 
 from __future__ import annotations
@@ -97,6 +99,30 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # v2 (issue: a clock that steps back; the day boundary): the queue follows issue order, not a
+    # wall-clock time; a visit left open at a day's end is closed with a reason of its own; the
+    # days the hub has turned to are remembered, so a clock stepping back across midnight never
+    # reopens a closed day. Existing rows: `rowid` is their insertion (= issue) order; visits the
+    # old code closed lazily ("day_closed") are marked closed at day end and no longer count as
+    # served or cancelled (the event log keeps what happened).
+    """
+    ALTER TABLE tickets ADD COLUMN issue_order INTEGER;
+    UPDATE tickets SET issue_order = rowid;
+    CREATE UNIQUE INDEX tickets_issue_order ON tickets (issue_order);
+    DROP INDEX tickets_waiting;
+    CREATE INDEX tickets_waiting ON tickets (status, day, field_id, issue_order);
+    ALTER TABLE tickets ADD COLUMN closed_reason TEXT;
+    UPDATE tickets SET status = 'cancelled', closed_reason = 'day_end'
+        WHERE id IN (SELECT ticket_id FROM events WHERE ticket_id IS NOT NULL AND (
+            (kind = 'finished' AND json_extract(data, '$.auto') = 'day_closed')
+            OR (kind = 'cancelled' AND json_extract(data, '$.reason') = 'day_closed')));
+    CREATE INDEX events_day_kind_counter ON events (day, kind, counter);
+    CREATE TABLE service_days (
+        day TEXT PRIMARY KEY,
+        opened_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO service_days (day, opened_at) SELECT day, MIN(at) FROM events GROUP BY day;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -136,6 +162,8 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         dossiers=row["dossiers"],
         recalls=row["recalls"],
         rating=row["rating"],
+        order=row["issue_order"],
+        closed_reason=row["closed_reason"],
     )
 
 
@@ -148,13 +176,14 @@ def _ticket_params(t: Ticket) -> dict[str, Any]:
         "finished_at": _ts(t.finished_at), "counter": t.counter, "staff": t.staff,
         "target_counter": t.target_counter, "outcome": t.outcome.value if t.outcome else None,
         "dossiers": t.dossiers, "recalls": t.recalls, "rating": t.rating,
+        "issue_order": t.order, "closed_reason": t.closed_reason,
     }
 
 
 _TICKET_COLUMNS = [
     "id", "day", "origin_field", "seq", "number", "field_id", "priority", "priority_group",
     "status", "issued_at", "source", "called_at", "finished_at", "counter", "staff",
-    "target_counter", "outcome", "dossiers", "recalls", "rating",
+    "target_counter", "outcome", "dossiers", "recalls", "rating", "issue_order", "closed_reason",
 ]
 _INSERT_TICKET = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
@@ -182,6 +211,10 @@ class SqliteUnitOfWork:
         ).fetchone()
         return int(row[0])
 
+    def next_issue_order(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(issue_order), 0) + 1 FROM tickets").fetchone()
+        return int(row[0])
+
     def issued_count(self, day: date, origin_field: str) -> int:
         row = self.db.execute(
             "SELECT last_seq FROM sequences WHERE day = ? AND field_id = ?",
@@ -207,7 +240,7 @@ class SqliteUnitOfWork:
             for priority in (1, 0):
                 row = self.db.execute(
                     f"SELECT * FROM tickets WHERE status = 'waiting' AND day = ? AND {where} "
-                    "AND priority = ? ORDER BY issued_at, seq LIMIT 1",
+                    "AND priority = ? ORDER BY issue_order LIMIT 1",
                     (day.isoformat(), value, priority),
                 ).fetchone()
                 if row is not None:
@@ -224,10 +257,9 @@ class SqliteUnitOfWork:
     def count_waiting_before(self, ticket: Ticket, priority_only: bool) -> int:
         row = self.db.execute(
             "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND day = ? AND field_id = ? "
-            "AND target_counter IS ? AND (issued_at, seq) < (?, ?) AND id <> ? "
+            "AND target_counter IS ? AND issue_order < ? "
             + ("AND priority = 1" if priority_only else ""),
-            (ticket.day.isoformat(), ticket.field_id, ticket.target_counter,
-             ticket.issued_at.timestamp(), ticket.seq, ticket.id),
+            (ticket.day.isoformat(), ticket.field_id, ticket.target_counter, ticket.order),
         ).fetchone()
         return int(row[0])
 
@@ -257,23 +289,32 @@ class SqliteUnitOfWork:
         return int(cur.lastrowid or 0)
 
     def priority_streak(self, day: date, field_id: str, limit: int) -> int:
+        # Latest calls first, in commit order (event ids), never by their wall-clock time. A call
+        # logged with `"guarded": false` was a priority call made while no ordinary ticket
+        # waited: the guard does not count it, and the streak starts after it. (Calls logged
+        # before that flag existed count, as they did then.)
         rows = self.db.execute(
-            "SELECT t.priority FROM events e JOIN tickets t ON t.id = e.ticket_id "
+            "SELECT t.priority, json_extract(e.data, '$.guarded') FROM events e "
+            "JOIN tickets t ON t.id = e.ticket_id "
             "WHERE e.day = ? AND e.field_id = ? AND e.kind = 'called' ORDER BY e.id DESC LIMIT ?",
             (day.isoformat(), field_id, limit),
         ).fetchall()
         streak = 0
-        for (priority,) in rows:
-            if not priority:
+        for priority, guarded in rows:
+            if not priority or guarded == 0:
                 break
             streak += 1
         return streak
 
     def service_durations(self, day: date, field_id: str, limit: int) -> list[float]:
+        # The latest finished visits in commit order; a duration the clock made negative (it
+        # stepped back during the visit) is not a measurement and is left out.
         rows = self.db.execute(
-            "SELECT (finished_at - called_at) / 60.0 FROM tickets "
-            "WHERE day = ? AND field_id = ? AND status = 'done' AND called_at IS NOT NULL "
-            "ORDER BY finished_at DESC LIMIT ?",
+            "SELECT (t.finished_at - t.called_at) / 60.0 FROM events e "
+            "JOIN tickets t ON t.id = e.ticket_id "
+            "WHERE e.day = ? AND e.field_id = ? AND e.kind = 'finished' AND t.status = 'done' "
+            "AND t.called_at IS NOT NULL AND t.finished_at >= t.called_at "
+            "ORDER BY e.id DESC LIMIT ?",
             (day.isoformat(), field_id, limit),
         ).fetchall()
         return [float(r[0]) for r in rows]
@@ -321,15 +362,32 @@ class SqliteUnitOfWork:
         return {int(r[0]): int(r[1]) for r in rows}
 
     def last_finished(self, day: date, counter: int) -> Ticket | None:
+        # The visit this counter finished last, in commit order (not by finished_at: the clock
+        # may have stepped back in between).
         row = self.db.execute(
-            "SELECT * FROM tickets WHERE day = ? AND counter = ? AND status = 'done' "
-            "ORDER BY finished_at DESC LIMIT 1", (day.isoformat(), counter)).fetchone()
-        return _ticket(row) if row else None
+            "SELECT t.* FROM events e JOIN tickets t ON t.id = e.ticket_id "
+            "WHERE e.day = ? AND e.counter = ? AND e.kind = 'finished' ORDER BY e.id DESC LIMIT 1",
+            (day.isoformat(), counter)).fetchone()
+        return _ticket(row) if row is not None and row["status"] == "done" else None
+
+    def latest_service_day(self) -> date | None:
+        row = self.db.execute("SELECT MAX(day) FROM service_days").fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
+    def add_service_day(self, day: date, opened_at: datetime) -> None:
+        self.db.execute("INSERT OR IGNORE INTO service_days (day, opened_at) VALUES (?, ?)",
+                        (day.isoformat(), opened_at.timestamp()))
+
+    def staffed_counters(self, day: date) -> set[int]:
+        rows = self.db.execute(
+            "SELECT DISTINCT counter FROM events WHERE day = ? AND kind = 'called' "
+            "AND counter IS NOT NULL", (day.isoformat(),))
+        return {int(r[0]) for r in rows}
 
     # -- reporting reads (statistics are derived from tickets and the event log)
     def tickets_between(self, first: date, last: date) -> list[Ticket]:
         rows = self.db.execute(
-            "SELECT * FROM tickets WHERE day BETWEEN ? AND ? ORDER BY issued_at",
+            "SELECT * FROM tickets WHERE day BETWEEN ? AND ? ORDER BY issue_order",
             (first.isoformat(), last.isoformat()),
         )
         return [_ticket(r) for r in rows]
@@ -383,6 +441,8 @@ class SqliteStore:
         self.db.execute("PRAGMA foreign_keys = ON")
         self._mutex = threading.RLock()
         self._uow = SqliteUnitOfWork(self.db)
+        # The reason the last write failed (full disk, I/O error…), None once a write succeeds.
+        self.last_write_error: str | None = None
         self.migrate()
 
     def migrate(self) -> None:
@@ -410,16 +470,30 @@ class SqliteStore:
             return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
+    def _write(self) -> Iterator[None]:
+        """Remember whether a write reached the database (see `last_write_error`): a storage
+        error is a write failure; any other exception (a refusal of the rules) leaves it as is."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self.last_write_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.last_write_error = None
+
+    @contextmanager
     def transaction(self) -> Iterator[SqliteUnitOfWork]:
-        """BEGIN IMMEDIATE … COMMIT; any exception rolls everything back."""
-        with self._mutex:
+        """BEGIN IMMEDIATE … COMMIT; any exception rolls everything back. A storage error
+        (`sqlite3.Error`) is remembered as the last write failure; a refusal of the rules is
+        not a write failure and leaves that as it was."""
+        with self._mutex, self._write():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._uow
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[SqliteUnitOfWork]:
@@ -433,7 +507,7 @@ class SqliteStore:
 
     # -- login sessions (tokens are stored hashed)
     def add_session(self, token_hash: str, username: str, expires_at: float) -> None:
-        with self._mutex:
+        with self._mutex, self._write():
             self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (expires_at - 7 * 86400,))
             self.db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, username, expires_at))
 
@@ -445,7 +519,7 @@ class SqliteStore:
         return (row[0], row[1]) if row else None
 
     def drop_session(self, token_hash: str) -> None:
-        with self._mutex:
+        with self._mutex, self._write():
             self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
     def ping(self) -> bool:

@@ -67,6 +67,14 @@ class EventKind(str, enum.Enum):
     REPRINTED = "reprinted"
     COUNTER_PAUSED = "counter_paused"
     COUNTER_RESUMED = "counter_resumed"
+    # A visit still open when its day ended (staff went home, the citizen left): closed with the
+    # day's end as its time; the ticket's status becomes `cancelled` and its `closed_reason`
+    # `day_end`, so statistics report it apart from real cancellations (issue: day boundary).
+    CLOSED_AT_DAY_END = "closed_at_day_end"
+
+
+# `Ticket.closed_reason` of a visit closed by the day's end (see `EventKind.CLOSED_AT_DAY_END`).
+CLOSED_AT_DAY_END = "day_end"
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,12 @@ class Ticket:
     dossiers: int | None = None
     recalls: int = 0
     rating: int | None = None
+    # Position in issue order across the whole hub (1, 2, 3, … never reused): the queue follows it,
+    # never a wall-clock time, because a Pi's clock may step back when NTP corrects it (SPEC §3:
+    # a transferred or re-queued ticket keeps its place = keeps its `order`).
+    order: int = 0
+    # Why a ticket was closed other than by staff: None, or CLOSED_AT_DAY_END.
+    closed_reason: str | None = None
 
     def with_(self, **changes: object) -> "Ticket":
         return replace(self, **changes)  # type: ignore[arg-type]

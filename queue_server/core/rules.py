@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
 from statistics import median
 from zoneinfo import ZoneInfo
 
@@ -15,9 +15,17 @@ def service_day(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 
 
-def _queue_order(t: Ticket) -> tuple[datetime, int]:
-    # Original issue time keeps a transferred or re-queued ticket's place; seq breaks ties.
-    return (t.issued_at, t.seq)
+def day_end(day: date, tz: ZoneInfo) -> datetime:
+    """The moment `day` ends: the next local midnight in the center's time zone, in UTC. A visit
+    still open then is closed with this time (issue: the day boundary)."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+def _queue_order(t: Ticket) -> int:
+    # Issue order, never the issue time: a clock that steps back (NTP correcting a Pi with no RTC)
+    # must not move a later ticket ahead. A transferred or re-queued ticket keeps its `order`,
+    # hence its place (SPEC §3 'Calling').
+    return t.order
 
 
 def pick_in_group(candidates: list[Ticket], priority_streak: int, policy: PriorityPolicy) -> Ticket:
@@ -51,18 +59,37 @@ def candidate_groups(counter: Counter, waiting: list[Ticket]) -> list[tuple[str,
     return groups
 
 
+def next_choice(
+    counter: Counter,
+    waiting: list[Ticket],
+    priority_streaks: dict[str, int],
+    policy: PriorityPolicy,
+) -> tuple[Ticket, bool] | None:
+    """The ticket a counter calls next, and whether that call counts toward the priority guard.
+
+    The ticket: the counter's first field with anybody waiting, then priority-with-guard within
+    that field (SPEC §3 'Calling'). The guard limits priority calls made *while an ordinary ticket
+    waits*, so the call counts (True) only when a priority ticket is called while an ordinary
+    ticket of the same group waits; priority calls with no ordinary ticket waiting never use up
+    the ordinary tickets' turn (issue: priority interleave). None when nobody waits.
+    """
+    for field_id, group in candidate_groups(counter, waiting):
+        if group:
+            chosen = pick_in_group(group, priority_streaks.get(field_id, 0), policy)
+            guarded = chosen.priority and any(not t.priority for t in group)
+            return chosen, guarded
+    return None
+
+
 def choose_next(
     counter: Counter,
     waiting: list[Ticket],
     priority_streaks: dict[str, int],
     policy: PriorityPolicy,
 ) -> Ticket | None:
-    """The ticket a counter calls next: its first field with anybody waiting, then
-    priority-with-guard within that field (SPEC §3 'Calling')."""
-    for field_id, group in candidate_groups(counter, waiting):
-        if group:
-            return pick_in_group(group, priority_streaks.get(field_id, 0), policy)
-    return None
+    """The ticket a counter calls next (see `next_choice`), or None."""
+    choice = next_choice(counter, waiting, priority_streaks, policy)
+    return choice[0] if choice else None
 
 
 def recent_service_minutes(durations: list[float], default: float) -> float:
@@ -70,9 +97,13 @@ def recent_service_minutes(durations: list[float], default: float) -> float:
     return median(durations) if durations else default
 
 
-def estimated_wait_minutes(ahead: int, open_counters: int, service_minutes: float) -> int:
-    """People ahead ÷ open counters serving the field × recent service time (SPEC §3), rounded up.
-    With no counter open yet, count one: someone will open."""
+def estimated_wait_minutes(ahead: int, staffed_counters: int, service_minutes: float) -> int | None:
+    """People ahead ÷ counters actually serving the field × recent service time (SPEC §3), in
+    whole minutes rounded up. With no counter staffed there is no honest estimate: None (the
+    ticket, kiosk and phone page then say so instead of promising a number). Which counters are
+    staffed is the service's call (`QueueService._staffed`)."""
+    if staffed_counters <= 0:
+        return None
     if ahead <= 0:
         return 0
-    return math.ceil(ahead / max(open_counters, 1) * service_minutes)
+    return math.ceil(ahead / staffed_counters * service_minutes)

@@ -19,6 +19,7 @@ from typing import Any
 from . import rules
 from .errors import Conflict, Forbidden, InvalidRequest, IssuingClosed, NotFound
 from .models import (
+    CLOSED_AT_DAY_END,
     PAUSE_REASONS,
     CenterRules,
     Counter,
@@ -41,7 +42,7 @@ MAX_REASON_LENGTH = 500
 class IssuedTicket:
     ticket: Ticket
     waiting_ahead: int
-    est_wait_min: int
+    est_wait_min: int | None  # None: no counter is staffed, so no honest estimate
 
 
 class _Pending:
@@ -63,37 +64,74 @@ class QueueService:
         self.clock = clock
         self.publisher = publisher
         self._lock = threading.RLock()
-        self._closed_before: date | None = None
+        self._day: date | None = None  # the day the hub has turned to (loaded from the store)
+        self._day_loaded = False
 
     # ----------------------------------------------------------------- plumbing
     def today(self) -> date:
-        return rules.service_day(self.clock.now(), self.rules.timezone)
+        """The service day now (see `_day_at`); turns the day first if the clock has moved on."""
+        with self._lock:
+            return self._turn(self.clock.now())
+
+    def _day_at(self, now: datetime) -> date:
+        """The service day at `now`: the center's local calendar day (SPEC §3 'Numbering'), but
+        never earlier than a day the hub already turned to. A clock that steps back across
+        midnight (NTP correcting a Pi with no RTC) must not issue into a day already closed."""
+        if not self._day_loaded:
+            with self.store.reading() as tx:
+                self._day = tx.latest_service_day()
+            self._day_loaded = True
+        day = rules.service_day(now, self.rules.timezone)
+        return day if self._day is None or day > self._day else self._day
+
+    def turn_day(self) -> date:
+        """Turn the hub to the clock's day if that is later than the day it is on; returns the
+        service day. Idempotent: cheap and without effect until the day changes.
+
+        Turning closes every visit still open from earlier days with its own day's end as its
+        time (`rules.day_end`: local midnight) and the event `closed_at_day_end`: the ticket
+        becomes `cancelled` with `closed_reason = "day_end"`, which statistics report apart from
+        cancellations and never as service or waiting time. Once committed, it publishes
+        `ticket_changed` for each closed ticket and then `day_changed` {"day": "YYYY-MM-DD"} (the
+        Socket.IO publisher answers that with a fresh `state` to every client). Called by every
+        change (lazily), by the daybreak thread at midnight, and at hub start.
+        """
+        with self._lock:
+            return self._turn(self.clock.now())
+
+    def _turn(self, now: datetime) -> date:
+        day = self._day_at(now)
+        if day == self._day:
+            return day
+        previous = self._day
+        pending = _Pending()
+        with self.store.transaction() as tx:
+            for t in tx.open_tickets_before(day):
+                end = rules.day_end(t.day, self.rules.timezone)
+                closed = t.with_(status=TicketStatus.CANCELLED, finished_at=end,
+                                 closed_reason=CLOSED_AT_DAY_END)
+                tx.save_ticket(closed)
+                tx.append(self._event(EventKind.CLOSED_AT_DAY_END, t, end, counter=t.counter,
+                                      data={"number": t.number, "was": t.status.value}))
+                self._ticket_changed(pending, closed)
+            tx.add_service_day(day, now)
+        self._day = day
+        for name, payload in pending.items:
+            self.publisher.publish(name, payload)
+        if previous is not None:
+            self.publisher.publish("day_changed", {"day": day.isoformat()})
+        return day
 
     @contextmanager
     def _change(self) -> Iterator[tuple[UnitOfWork, _Pending, datetime, date]]:
         with self._lock:
             now = self.clock.now()
-            day = rules.service_day(now, self.rules.timezone)
+            day = self._turn(now)
             pending = _Pending()
             with self.store.transaction() as tx:
-                if self._closed_before != day:
-                    self._close_previous_days(tx, now, day)
                 yield tx, pending, now, day
-            self._closed_before = day
             for name, payload in pending.items:
                 self.publisher.publish(name, payload)
-
-    def _close_previous_days(self, tx: UnitOfWork, now: datetime, day: date) -> None:
-        """At the first change of a new day, tickets left open from earlier days are closed (with
-        an event each) instead of haunting today's queue; nothing is deleted."""
-        for t in tx.open_tickets_before(day):
-            if t.status is TicketStatus.CALLED:
-                tx.save_ticket(t.with_(status=TicketStatus.DONE, finished_at=now))
-                tx.append(self._event(EventKind.FINISHED, t, now, counter=t.counter,
-                                      data={"auto": "day_closed"}))
-            else:
-                tx.save_ticket(t.with_(status=TicketStatus.CANCELLED, finished_at=now))
-                tx.append(self._event(EventKind.CANCELLED, t, now, data={"reason": "day_closed"}))
 
     @staticmethod
     def _event(
@@ -118,16 +156,25 @@ class QueueService:
             raise InvalidRequest("unknown_service", f"Không có lĩnh vực '{field_id}'.",
                                  f"Unknown service '{field_id}'.")
 
-    def _open_counters(self, tx: UnitOfWork, field_id: str) -> int:
+    def _staffed(self, tx: UnitOfWork, day: date, ticket: Ticket) -> int:
+        """How many counters are actually serving `ticket`'s queue today. A counter counts as
+        staffed when it has called at least one ticket today and is not paused now: the hub has
+        no other sign that someone sits there (a login is not bound to a desk: admins and
+        devices may act on any counter, and nobody logs out at night). A ticket transferred to
+        one counter has only that counter. Issue: estimated wait."""
         states = tx.counter_states()
+        called_today = tx.staffed_counters(day)
+        if ticket.target_counter is not None:
+            numbers = [ticket.target_counter]
+        else:
+            numbers = [c.number for c in self.rules.counters.values() if ticket.field_id in c.fields]
         return sum(
-            1
-            for c in self.rules.counters.values()
-            if field_id in c.fields
-            and states.get(c.number, CounterState(c.number)).status is CounterStatus.OPEN
+            1 for n in numbers
+            if n in called_today
+            and states.get(n, CounterState(n)).status is CounterStatus.OPEN
         )
 
-    def _estimate(self, tx: UnitOfWork, day: date, ticket: Ticket) -> tuple[int, int]:
+    def _estimate(self, tx: UnitOfWork, day: date, ticket: Ticket) -> tuple[int, int | None]:
         # Who is ahead (SPEC §3): earlier tickets of the same queue (same field, or reserved for the
         # same counter); a priority ticket only has earlier priority tickets ahead of it.
         ahead = tx.count_waiting_before(ticket, priority_only=self.rules.priority.enabled and ticket.priority)
@@ -136,8 +183,7 @@ class QueueService:
         minutes = rules.recent_service_minutes(
             tx.service_durations(day, ticket.field_id, self.rules.service_time_window), default
         )
-        counters = 1 if ticket.target_counter else self._open_counters(tx, ticket.field_id)
-        return ahead, rules.estimated_wait_minutes(ahead, counters, minutes)
+        return ahead, rules.estimated_wait_minutes(ahead, self._staffed(tx, day, ticket), minutes)
 
     def _waiting_counts(self, tx: UnitOfWork, day: date) -> dict[str, int]:
         return {**{fid: 0 for fid in self.rules.fields}, **tx.waiting_counts(day)}
@@ -149,7 +195,8 @@ class QueueService:
     def _counter_changed(self, tx: UnitOfWork, pending: _Pending, number: int,
                          current: Ticket | None) -> None:
         state = tx.counter_states().get(number, CounterState(number))
-        served = tx.served_counts(self.today()).get(number, 0)
+        assert self._day is not None  # inside a change, the day has been turned
+        served = tx.served_counts(self._day).get(number, 0)
         pending.add("counter_changed", {**self._counter_view(number, state, current, served),
                                         "seq": tx.last_event_id()})
 
@@ -232,7 +279,7 @@ class QueueService:
                 id=str(uuid.uuid4()), day=day, origin_field=field_id, seq=seq,
                 number=field.format_number(seq), field_id=field_id, priority=priority,
                 priority_group=priority_group, status=TicketStatus.WAITING, issued_at=now,
-                source=source,
+                source=source, order=tx.next_issue_order(),
             )
             tx.insert_ticket(ticket)
             ahead, est = self._estimate(tx, day, ticket)
@@ -292,16 +339,17 @@ class QueueService:
             fields = {t.field_id for t in waiting} | set(counter.fields)
             streaks = {f: tx.priority_streak(day, f, self.rules.priority.max_consecutive)
                        for f in fields}
-            chosen = rules.choose_next(counter, waiting, streaks, self.rules.priority)
-            if chosen is None:
+            choice = rules.next_choice(counter, waiting, streaks, self.rules.priority)
+            if choice is None:
                 if current is not None:
                     self._counter_changed(tx, pending, counter_no, None)
                 return None
+            chosen, guarded = choice
             called = chosen.with_(status=TicketStatus.CALLED, called_at=now, counter=counter_no,
                                   staff=staff, target_counter=None, recalls=0)
             tx.save_ticket(called)
             tx.append(self._event(EventKind.CALLED, called, now, counter_no, staff, {
-                "number": called.number, "priority": called.priority,
+                "number": called.number, "priority": called.priority, "guarded": guarded,
                 "wait_seconds": round((now - called.issued_at).total_seconds(), 3)}))
             self._called(tx, pending, called, recall=False)
             self._queue_changed(tx, pending, day)
@@ -474,8 +522,10 @@ class QueueService:
         """Rate the ticket this counter finished last, if it was finished within the counter
         rating window and is unrated: a counter-side screen or rating box never sees ticket ids."""
         self.counter(counter_no)
-        with self._lock, self.store.reading() as tx:
-            last = tx.last_finished(self.today(), counter_no)
+        with self._lock:
+            day = self.today()
+            with self.store.reading() as tx:
+                last = tx.last_finished(day, counter_no)
         window = timedelta(seconds=self.rules.counter_rating_seconds)
         if last is None or last.finished_at is None or self.clock.now() - last.finished_at > window:
             raise Conflict("nothing_to_rate", "Hiện không có lượt phục vụ nào để đánh giá tại quầy này.",
@@ -485,11 +535,15 @@ class QueueService:
     def rating_target(self, counter_no: int) -> dict[str, Any] | None:
         """What a counter-side rating screen offers now: the number just served, or None."""
         self.counter(counter_no)
-        with self._lock, self.store.reading() as tx:
-            last = tx.last_finished(self.today(), counter_no)
+        with self._lock:
+            day = self.today()
+            with self.store.reading() as tx:
+                last = tx.last_finished(day, counter_no)
         if last is None or last.finished_at is None or last.rating is not None:
             return None
-        left = self.rules.counter_rating_seconds - (self.clock.now() - last.finished_at).total_seconds()
+        window = self.rules.counter_rating_seconds
+        # min(): a clock stepped back since the finish must not stretch the offer beyond its window
+        left = min(window - (self.clock.now() - last.finished_at).total_seconds(), window)
         if left <= 0:
             return None
         return {"counter": counter_no, "number": last.number, "service": last.field_id,
@@ -519,11 +573,12 @@ class QueueService:
     def counter_view(self, number: int) -> dict[str, Any]:
         """One counter as `state` shows it (what pause and resume answer)."""
         self.counter(number)
-        with self._lock, self.store.reading() as tx:
+        with self._lock:
             day = self.today()
-            state = tx.counter_states().get(number, CounterState(number))
-            return self._counter_view(number, state, tx.serving(day).get(number),
-                                      tx.served_counts(day).get(number, 0))
+            with self.store.reading() as tx:
+                state = tx.counter_states().get(number, CounterState(number))
+                return self._counter_view(number, state, tx.serving(day).get(number),
+                                          tx.served_counts(day).get(number, 0))
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         with self._lock, self.store.reading() as tx:
@@ -531,9 +586,10 @@ class QueueService:
 
     def ticket_view(self, ticket_id: str) -> dict[str, Any]:
         """What the phone page and GET /tickets/<id> show: no personal data, ever."""
+        with self._lock:
+            day = self.today()
         with self._lock, self.store.reading() as tx:
             ticket = self._ticket(tx, ticket_id)
-            day = self.today()
             ahead: int | None = None
             est: int | None = None
             if ticket.status is TicketStatus.WAITING and ticket.day == day:
@@ -546,9 +602,10 @@ class QueueService:
 
     def snapshot(self, zone: str | None = None) -> dict[str, Any]:
         """The full public state a display needs on (re)connect."""
-        with self._lock, self.store.reading() as tx:
+        with self._lock:
             now = self.clock.now()
-            day = rules.service_day(now, self.rules.timezone)
+            day = self._turn(now)
+        with self._lock, self.store.reading() as tx:
             states = tx.counter_states()
             serving = tx.serving(day)
             waiting = self._waiting_counts(tx, day)
@@ -579,8 +636,9 @@ class QueueService:
     def services_view(self) -> list[dict[str, Any]]:
         now = self.clock.now()
         local = now.astimezone(self.rules.timezone)
+        with self._lock:
+            day = self._turn(now)
         with self._lock, self.store.reading() as tx:
-            day = rules.service_day(now, self.rules.timezone)
             waiting = self._waiting_counts(tx, day)
             out = []
             for f in self.rules.fields.values():
@@ -623,4 +681,6 @@ def ticket_json(ticket: Ticket, rules_: CenterRules) -> dict[str, Any]:
         "outcome": ticket.outcome.value if ticket.outcome else None,
         "dossiers": ticket.dossiers,
         "rated": ticket.rating is not None,
+        # "day_end" when the visit was still open as its day ended (status is then `cancelled`)
+        "closed_reason": ticket.closed_reason,
     }

@@ -128,8 +128,12 @@ def test_priority_people_ahead_and_estimate(center: Center) -> None:
     assert p.waiting_ahead == 0
     o = center.q.issue("ho-tich")
     assert o.waiting_ahead == 3
-    # nobody served yet: default 5 min per person, counter 1 is the only one serving ho-tich
-    assert o.est_wait_min == 15
+    # no counter has called anyone yet: no estimate rather than a made-up number
+    assert o.est_wait_min is None
+    center.q.call_next(1, "staff1")  # counter 1 (the only one serving ho-tich) starts: P first
+    o = center.q.issue("ho-tich")
+    # 3 ahead (1001, 1002, o); nobody finished yet: default 5 min per person, one counter
+    assert (o.waiting_ahead, o.est_wait_min) == (3, 15)
 
 
 def test_estimate_uses_recent_service_time_and_open_counters(center: Center) -> None:
@@ -140,7 +144,10 @@ def test_estimate_uses_recent_service_time_and_open_counters(center: Center) -> 
         center.clock.advance(minutes=2)
         center.q.finish(2, "s", Outcome.GUIDANCE)
     issued = center.q.issue("chung-thuc")
-    # 2 ahead, counters 1 and 2 both serve chung-thuc, 2 min each → 2
+    # 2 ahead, 2 min each; counters 1 and 2 both serve chung-thuc but only 2 is staffed → 4
+    assert (issued.waiting_ahead, issued.est_wait_min) == (2, 4)
+    center.q.call_next(1, "s")  # counter 1 starts calling: two staffed counters
+    issued = center.q.issue("chung-thuc")
     assert (issued.waiting_ahead, issued.est_wait_min) == (2, 2)
     center.q.pause(2, "s", "break", 15)
     issued = center.q.issue("chung-thuc")
@@ -252,16 +259,21 @@ def test_day_boundary_restarts_numbers_and_keeps_history(center: Center) -> None
     assert center.q.today().isoformat() == "2026-11-24"
     assert center.issue("ho-tich") == "1001"  # numbering restarts
     assert first == ["1001", "1002", "1003"]
-    rows = center.store.db.execute("SELECT day, number, status FROM tickets ORDER BY issued_at").fetchall()
+    rows = center.store.db.execute(
+        "SELECT day, number, status, closed_reason FROM tickets ORDER BY issue_order").fetchall()
+    # yesterday's leftovers (1001 was being served) are closed at the day's end, apart from
+    # real cancellations
     assert [tuple(r) for r in rows] == [
-        ("2026-11-23", "1001", "done"), ("2026-11-23", "1002", "cancelled"),
-        ("2026-11-23", "1003", "cancelled"), ("2026-11-23", "1004", "cancelled"),
-        ("2026-11-24", "1001", "waiting"),
+        ("2026-11-23", "1001", "cancelled", "day_end"), ("2026-11-23", "1002", "cancelled", "day_end"),
+        ("2026-11-23", "1003", "cancelled", "day_end"), ("2026-11-23", "1004", "cancelled", "day_end"),
+        ("2026-11-24", "1001", "waiting", None),
     ]
-    # yesterday's leftovers were closed with an event each, nothing deleted
+    # with an event each, dated at local midnight, nothing deleted
     closed = center.store.db.execute(
-        "SELECT COUNT(*) FROM events WHERE day='2026-11-23' AND data LIKE '%day_closed%'").fetchone()[0]
-    assert closed == 4
+        "SELECT COUNT(*), MIN(at), MAX(at) FROM events WHERE day='2026-11-23' AND kind='closed_at_day_end'"
+    ).fetchone()
+    midnight = datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc).timestamp()
+    assert tuple(closed) == (4, midnight, midnight)
     assert center.next(1) == "1001"  # only today's ticket is offered
     assert center.next(1) is None
 

@@ -26,11 +26,13 @@
       no_show_text: "Vui lòng liên hệ cán bộ tại quầy để được gọi lại.",
       cancelled_title: "Số thứ tự này đã bị hủy",
       cancelled_text: "Nếu ông/bà vẫn cần làm thủ tục, vui lòng lấy số mới tại máy cấp số.",
+      day_end_title: "Ngày làm việc đã kết thúc",
+      day_end_text: "Số thứ tự này chỉ có giá trị trong ngày cấp. Vui lòng lấy số mới khi Trung tâm làm việc.",
       ahead_label: "Số người đang chờ trước bạn",
       wait_label: "Thời gian chờ dự kiến",
       wait_minutes: "khoảng {m} phút",
       wait_under_minute: "dưới 1 phút",
-      wait_unknown: "đang cập nhật",
+      wait_unknown: "chưa ước tính được (chưa có quầy nào đang làm việc)",
       rating_prompt: "Ông/bà đánh giá thế nào về lượt phục vụ này?",
       reason_prompt: "Ông/bà chưa hài lòng về điều gì? (không bắt buộc)",
       reason_skip: "Gửi đánh giá, không chọn lý do",
@@ -56,11 +58,13 @@
       no_show_text: "Please ask the staff at the counter to call you again.",
       cancelled_title: "This number has been cancelled",
       cancelled_text: "If you still need the service, please take a new number at the kiosk.",
+      day_end_title: "The working day has ended",
+      day_end_text: "A number is valid on its day only. Please take a new number when the center is open.",
       ahead_label: "People ahead of you",
       wait_label: "Estimated wait",
       wait_minutes: "about {m} min",
       wait_under_minute: "under 1 min",
-      wait_unknown: "updating",
+      wait_unknown: "no estimate yet (no counter is serving)",
       rating_prompt: "How satisfied are you with this visit?",
       reason_prompt: "What was not satisfactory? (optional)",
       reason_skip: "Send without a reason",
@@ -165,6 +169,10 @@
         setStatus("no-show", i18n.t("no_show_title"), i18n.t("no_show_text"));
         break;
       default:
+        if (ticket.closed_reason === "day_end") {  // still open when its day ended
+          setStatus("cancelled", i18n.t("day_end_title"), i18n.t("day_end_text"));
+          break;
+        }
         setStatus("cancelled", i18n.t("cancelled_title"), i18n.t("cancelled_text"));
     }
   }
