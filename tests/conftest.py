@@ -70,6 +70,13 @@ class HubProcess:
                 time.sleep(0.05)
         raise RuntimeError("hub did not become healthy in time")
 
+    def worker_pid(self) -> int:
+        """The process that serves: gunicorn's worker, the one child of the hub's master."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        assert len(children) == 1, children
+        return int(children[0])
+
     def kill9(self) -> None:
         """A power cut: every process of the hub (gunicorn's master and worker) dies at once, as
         systemd's KillMode=control-group would have them."""

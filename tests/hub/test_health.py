@@ -99,7 +99,7 @@ def test_healthz_of_a_real_hub_on_a_full_disk(tmp_path: Path) -> None:
                                       headers=DEVICE, timeout=10)
         assert issue().status_code == 201
         # the disk fills up: no file of the hub's may grow past one byte
-        resource.prlimit(hub.proc.pid, resource.RLIMIT_FSIZE, (1, hard))
+        resource.prlimit(hub.worker_pid(), resource.RLIMIT_FSIZE, (1, hard))
         r = issue()
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "storage_unavailable"
@@ -114,13 +114,13 @@ def test_healthz_of_a_real_hub_on_a_full_disk(tmp_path: Path) -> None:
         # nothing acknowledged was lost, nothing half-written shows
         assert requests.get(f"{hub.url}/api/v1/state", timeout=10).json()["waiting"]["ho-tich"] == 1
         # space comes back; the next write succeeds and health follows
-        resource.prlimit(hub.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+        resource.prlimit(hub.worker_pid(), resource.RLIMIT_FSIZE, (soft, hard))
         assert issue().status_code == 201
         status, body = _healthz(hub)
         assert (status, body["status"]) == (200, "ok")
     finally:
         if hub.proc.poll() is None:
-            resource.prlimit(hub.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+            resource.prlimit(hub.worker_pid(), resource.RLIMIT_FSIZE, (soft, hard))  # the serving process
         hub.stop()
 
 

@@ -23,14 +23,6 @@ from tests.kiosk.kiosk_hub_helpers import write_center
 FAST_PINGS = "\n[server]\nping_interval = 1\nping_timeout = 1\n"
 
 
-def worker_pid(hub: HubProcess) -> int:
-    """gunicorn's worker: the one child of the master process."""
-    assert hub.proc is not None
-    children = Path(f"/proc/{hub.proc.pid}/task/{hub.proc.pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
-
-
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -157,7 +149,7 @@ def test_a_client_that_floods_sync_and_never_reads_is_bounded(hub: HubProcess) -
     burst plus one state a second (the rest coalesced), the hub's memory does not grow with the
     flood, and a display beside it gets its calls. The uvicorn hub grew from 69 to 476 MiB."""
     tv = Display(hub.url, "websocket")
-    pid = worker_pid(hub)
+    pid = hub.worker_pid()
     before = rss_kb(pid)
     flooder = raw_websocket(hub.url)
     try:
