@@ -133,6 +133,7 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
     """Everything the kiosk needs, from `[kiosk]`, `[printer]` and `[gpio]`. Raises ConfigError."""
     source = config.source
     settings = kiosk_settings(config.sections.get("kiosk", {}), source)
+    resolve_unconfirmed_prints(service)
     printer_section = config.sections.get("printer", {})
     poll = float(printer_section.get("poll_seconds", DEFAULT_POLL_SECONDS))
     if poll < 0:
@@ -159,6 +160,17 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
         runtime.close()
         raise
     return runtime
+
+
+def resolve_unconfirmed_prints(service: Any) -> list[Any]:
+    """At start-up, before any kiosk prints: a ticket issued for printing whose outcome was never
+    recorded (the hub stopped mid-print) may or may not be in a citizen's hand, so it is cancelled
+    (`reason="print_not_confirmed"`) and never called. Returns the cancelled tickets."""
+    cancelled: list[Any] = service.cancel_unconfirmed_prints()
+    for ticket in cancelled:
+        log.warning("ticket %s (%s) cancelled at start-up: its print was never confirmed",
+                    ticket.number, ticket.id)
+    return cancelled
 
 
 def check_kiosk_config(config: Config) -> None:

@@ -216,7 +216,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "vendor_id": (int, str), "product_id": (int, str), "width": int, "status_timeout": float,
                 "profile": str, "simulate": str, "connect_timeout": float, "write_timeout": float,
                 "dsrdtr": bool, "in_ep": (int, str), "out_ep": (int, str), "status": str,
-                "poll_seconds": float},
+                "poll_seconds": float, "confirm_timeout": float},
     "voice": {"engine": str, "template": str, "clips_dir": str, "speed": int, "chime": bool},
     "display": {"latest_calls": int, "flash_seconds": int},
     "gpio": {"pin_factory": str, "buttons": list, "paper_low_pin": (int, str),

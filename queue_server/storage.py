@@ -97,6 +97,10 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # v2: a kiosk ticket whose print is not confirmed yet is never called (kiosk/dispenser.py)
+    """
+    ALTER TABLE tickets ADD COLUMN print_pending INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -136,6 +140,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         dossiers=row["dossiers"],
         recalls=row["recalls"],
         rating=row["rating"],
+        print_pending=bool(row["print_pending"]),
     )
 
 
@@ -148,13 +153,14 @@ def _ticket_params(t: Ticket) -> dict[str, Any]:
         "finished_at": _ts(t.finished_at), "counter": t.counter, "staff": t.staff,
         "target_counter": t.target_counter, "outcome": t.outcome.value if t.outcome else None,
         "dossiers": t.dossiers, "recalls": t.recalls, "rating": t.rating,
+        "print_pending": int(t.print_pending),
     }
 
 
 _TICKET_COLUMNS = [
     "id", "day", "origin_field", "seq", "number", "field_id", "priority", "priority_group",
     "status", "issued_at", "source", "called_at", "finished_at", "counter", "staff",
-    "target_counter", "outcome", "dossiers", "recalls", "rating",
+    "target_counter", "outcome", "dossiers", "recalls", "rating", "print_pending",
 ]
 _INSERT_TICKET = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
@@ -207,7 +213,7 @@ class SqliteUnitOfWork:
             for priority in (1, 0):
                 row = self.db.execute(
                     f"SELECT * FROM tickets WHERE status = 'waiting' AND day = ? AND {where} "
-                    "AND priority = ? ORDER BY issued_at, seq LIMIT 1",
+                    "AND priority = ? AND print_pending = 0 ORDER BY issued_at, seq LIMIT 1",
                     (day.isoformat(), value, priority),
                 ).fetchone()
                 if row is not None:
@@ -241,6 +247,13 @@ class SqliteUnitOfWork:
         rows = self.db.execute(
             "SELECT * FROM tickets WHERE status IN ('waiting', 'called') AND day < ?",
             (day.isoformat(),),
+        )
+        return [_ticket(r) for r in rows]
+
+    def unconfirmed_prints(self) -> list[Ticket]:
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE print_pending = 1 AND status IN ('waiting', 'called') "
+            "ORDER BY issued_at, seq"
         )
         return [_ticket(r) for r in rows]
 

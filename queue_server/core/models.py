@@ -65,6 +65,7 @@ class EventKind(str, enum.Enum):
     RATED = "rated"
     CANCELLED = "cancelled"
     REPRINTED = "reprinted"
+    PRINTED = "printed"  # the kiosk's printer confirmed the ticket (kiosk/dispenser.py)
     COUNTER_PAUSED = "counter_paused"
     COUNTER_RESUMED = "counter_resumed"
 
@@ -131,6 +132,9 @@ class Ticket:
     dossiers: int | None = None
     recalls: int = 0
     rating: int | None = None
+    # Issued by a kiosk whose printer has not confirmed the paper yet: never called, and
+    # cancelled at start-up if the hub stopped before the print's outcome was recorded.
+    print_pending: bool = False
 
     def with_(self, **changes: object) -> "Ticket":
         return replace(self, **changes)  # type: ignore[arg-type]
