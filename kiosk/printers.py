@@ -833,11 +833,19 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
         raise ValueError(f"printer config key 'width' must be one of {PAPER_WIDTHS}, got {width}")
     profile = cfg.get("profile", DEFAULT_PROFILE)
     try:
-        get_profile(profile)
+        capabilities = get_profile(profile)
     except (KeyError, TypeError):
         raise ValueError(
             f"printer config key 'profile': unknown python-escpos profile {profile!r}"
         ) from None
+    media = capabilities.profile_data.get("media", {}).get("width", {}).get("pixels")
+    if isinstance(media, int) and width > media:
+        raise ValueError(
+            f"printer config key 'width' is {width} dots, wider than the {media} dots profile "
+            f"{profile!r} prints; use width = {max(w for w in PAPER_WIDTHS if w <= media)}"
+            if any(w <= media for w in PAPER_WIDTHS) else
+            f"printer config key 'width' is {width} dots, wider than the {media} dots profile "
+            f"{profile!r} prints")
     timeout = _float(cfg, "status_timeout", DEFAULT_STATUS_TIMEOUT)
     common: dict[str, Any] = {"width": width, "profile": profile, "status_timeout": timeout}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from kiosk_escpos_parser import Decoded, decode
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageOps
 
 from kiosk.escpos_ticket import TICKET_BYTE_BUDGET, ticket_bytes
 from kiosk.printers import SpoolPrinter
@@ -117,3 +117,71 @@ def test_no_estimate_omits_the_line(make_ticket: Callable[..., TicketContent]) -
     with_estimate = decode(ticket_bytes(make_ticket()), 576)
     without = decode(ticket_bytes(make_ticket(est_wait_min=None)), 576)
     assert len(without.rasters) == len(with_estimate.rasters) - 1
+
+
+def _profiles_without_native_qr() -> list[str]:
+    """From python-escpos's capability database, not a list of our own."""
+    from escpos.capabilities import CAPABILITIES
+
+    names = [name for name, data in CAPABILITIES["profiles"].items()
+             if not data.get("features", {}).get("qrCode", False)
+             and data.get("features", {}).get("bitImageRaster", False)
+             and isinstance(data.get("media", {}).get("width", {}).get("pixels"), int)
+             and data["media"]["width"]["pixels"] >= 384]
+    assert "POS-5890" in names
+    return sorted(names)
+
+
+@pytest.mark.parametrize("profile", _profiles_without_native_qr())
+def test_a_printer_without_native_qr_gets_the_qr_as_raster(
+    tmp_path: Path, make_ticket: Callable[..., TicketContent], profile: str
+) -> None:
+    import qrcode
+    import qrcode.constants
+
+    width = 384
+    content = make_ticket(priority=True)
+    with SpoolPrinter(tmp_path / "printer-spool", width=width, profile=profile) as printer:
+        printer.print_ticket(content)
+        job = printer.last_job
+    assert job is not None
+    data = job.bin_path.read_bytes()
+    assert b"\x1d(k" not in data, "no GS ( k: the printer would ignore it"
+    assert len(data) <= TICKET_BYTE_BUDGET
+    doc = decode(data, width)
+    assert doc.qrs == []
+    png = Image.open(job.png_path).convert("1")
+    assert png.size == (width, doc.height)
+
+    # The symbol, independently: qrcode's matrix for the status URL (model 2, level M), no border.
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    qr.add_data(content.status_url)
+    qr.make(fit=True)
+    matrix = qr.get_matrix()
+    n = len(matrix)
+    candidates = [r for r in doc.rasters if r.height % n == 0 and r.height // n >= 3
+                  and r.width >= r.height and r.width - r.height < 8]
+    assert len(candidates) == 1, [(r.width, r.height) for r in doc.rasters]
+    (symbol,) = candidates
+    module = symbol.height // n
+    assert module == 5, "58 mm module size"
+    img = symbol.image()
+    left, top, right, bottom = ImageOps.invert(img.convert("L")).getbbox()
+    assert (top, bottom, right - left) == (0, symbol.height, symbol.height), "square, no border"
+    assert abs(left + symbol.x - (width - symbol.height) // 2) == 0, "centred like the preview"
+    ink = [[img.getpixel((left + c * module + module // 2, r * module + module // 2)) == 0
+            for c in range(n)] for r in range(n)]
+    assert ink == matrix, "every module of the printed raster is the QR of the status URL"
+    # Quiet zone of 4 modules above and below (centring gives the sides), and the preview shows
+    # it where the printer prints it.
+    assert 4 * module <= symbol.y and 4 * module <= doc.height - symbol.y - symbol.height
+    region = png.crop((symbol.x, symbol.y, symbol.x + symbol.width, symbol.y + symbol.height))
+    assert ImageChops.difference(region.convert("L"), img.convert("L")).getbbox() is None
+
+
+def test_a_profile_narrower_than_the_paper_is_a_config_error(tmp_path: Path) -> None:
+    from kiosk.printers import printer_from_config
+
+    with pytest.raises(ValueError, match="'width' is 576 dots, wider than the 384 dots"):
+        printer_from_config({"profile": "POS-5890"}, tmp_path)
+    assert printer_from_config({"profile": "POS-5890", "width": 384}, tmp_path).width == 384
