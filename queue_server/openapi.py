@@ -201,7 +201,8 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
 
 
 def printer_simulate_schema(states: list[str]) -> dict[str, Any]:
-    return _obj({"state": {"type": "string", "enum": states}}, ["state"])
+    return _obj({"state": {"type": "string", "enum": states},
+                 "printer": {"type": "string", "maxLength": 40}}, ["state"])
 
 
 BUTTON_PRESS = _obj({"pin": {"type": ["integer", "string"], "maxLength": 12, "minimum": 0,
