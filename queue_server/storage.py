@@ -189,11 +189,20 @@ class SqliteUnitOfWork:
         return int(row[0])
 
     def issued_count(self, day: date, origin_field: str) -> int:
+        """Numbers handed to citizens today: a number whose print failed (cancelled, never
+        printed) was burned, not handed out, and does not use up the daily cap."""
         row = self.db.execute(
             "SELECT last_seq FROM sequences WHERE day = ? AND field_id = ?",
             (day.isoformat(), origin_field),
         ).fetchone()
-        return int(row[0]) if row else 0
+        if not row:
+            return 0
+        (lost,) = self.db.execute(
+            "SELECT COUNT(*) FROM tickets WHERE day = ? AND origin_field = ? "
+            "AND status = 'cancelled' AND print_pending = 1",
+            (day.isoformat(), origin_field),
+        ).fetchone()
+        return int(row[0]) - int(lost)
 
     def insert_ticket(self, ticket: Ticket) -> None:
         self.db.execute(_INSERT_TICKET, _ticket_params(ticket))

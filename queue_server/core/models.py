@@ -133,7 +133,8 @@ class Ticket:
     recalls: int = 0
     rating: int | None = None
     # Issued by a kiosk whose printer has not confirmed the paper yet: never called, and
-    # cancelled at start-up if the hub stopped before the print's outcome was recorded.
+    # cancelled at start-up if the hub stopped before the print's outcome was recorded. Stays
+    # set on a ticket cancelled because it was never printed (not a visit, not in the cap).
     print_pending: bool = False
 
     def with_(self, **changes: object) -> "Ticket":

@@ -253,8 +253,9 @@ class QueueService:
             if ticket.status not in (TicketStatus.WAITING, TicketStatus.CALLED):
                 raise Conflict("not_cancellable", "Số này đã kết thúc, không thể hủy.",
                                f"A ticket that is {ticket.status.value} cannot be cancelled.")
-            cancelled = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now,
-                                     print_pending=False)
+            # print_pending stays set on a ticket that was never printed: stats, the daily cap
+            # and reports can tell a lost print from a citizen who left.
+            cancelled = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now)
             tx.save_ticket(cancelled)
             tx.append(self._event(EventKind.CANCELLED, ticket, now, ticket.counter, staff,
                                   {"reason": reason[:MAX_REASON_LENGTH]}))
@@ -283,8 +284,7 @@ class QueueService:
         cancelled: list[Ticket] = []
         with self._change() as (tx, pending, now, day):
             for ticket in tx.unconfirmed_prints():
-                done = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now,
-                                    print_pending=False)
+                done = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now)
                 tx.save_ticket(done)
                 tx.append(self._event(EventKind.CANCELLED, ticket, now, ticket.counter, None,
                                       {"reason": reason[:MAX_REASON_LENGTH]}))

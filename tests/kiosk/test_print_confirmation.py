@@ -155,7 +155,8 @@ def test_a_dropped_job_cancels_the_ticket_and_leaves_nothing_to_call(
         dispenser.dispense("ho-tich")
     assert err.value.cancelled and err.value.number == "1001"
     (ticket,) = setup.tickets()
-    assert ticket.status is TicketStatus.CANCELLED and not ticket.print_pending
+    assert ticket.status is TicketStatus.CANCELLED
+    assert ticket.print_pending, "marked as never printed: not a visit, not in the daily cap"
     kinds = [(e["kind"], e["data"].get("reason")) for e in setup.events(ticket.id)]
     assert kinds == [("issued", None), ("cancelled", "print_failed")]
     assert setup.service.call_next(1, "staff1") is None, "a phantom is never called"
@@ -315,3 +316,32 @@ def test_a_hub_killed_mid_print_never_calls_that_ticket(
     assert r.json()["number"] == "1002"
     r = requests.post(f"{hub.url}/api/v1/counters/1/next", headers=staff, timeout=10)
     assert r.status_code == 200 and r.json()["number"] == "1002"
+
+
+def test_a_lost_print_does_not_use_up_the_daily_cap(tmp_path: Path, fake_printer: FakePrinter) -> None:
+    from test_dispenser import CONFIG
+
+    from kiosk.dispenser import TicketDispenser
+    from queue_server.config import parse_config
+    from queue_server.core.errors import IssuingClosed
+    from queue_server.core.ports import ManualClock
+    from queue_server.core.service import QueueService
+    from queue_server.storage import SqliteStore
+    from tests.conftest import RecordingPublisher
+
+    config = parse_config(CONFIG.replace("start = 1001\n", "start = 1001\ndaily_cap = 2\n"))
+    store = SqliteStore(tmp_path / "queue.sqlite3")
+    try:
+        service = QueueService(config.rules, store, ManualClock(MONDAY_9AM), RecordingPublisher())
+        dispenser = TicketDispenser(service, network(fake_printer), lock_timeout=5)
+        fake_printer.drop_after = 2048
+        with pytest.raises(PrintFailed):
+            dispenser.dispense("ho-tich")  # 1001 burned
+        fake_printer.drop_after = None
+        assert [dispenser.dispense("ho-tich").ticket.number for _ in range(2)] == ["1002", "1003"]
+        assert service.services_view()[0]["closed_reason"] == "sold_out"
+        with pytest.raises(IssuingClosed) as err:
+            dispenser.dispense("ho-tich")
+        assert err.value.code == "sold_out"
+    finally:
+        store.close()
