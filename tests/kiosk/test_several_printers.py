@@ -171,3 +171,45 @@ def test_plans_keep_the_default_printer_first(tmp_path: Path) -> None:
     plans = printer_plans(config, tmp_path)
     assert [(p.id, p.devices, p.spool_dir.name) for p in plans] == [
         ("default", (), "printer-spool"), ("tang-2", ("demo-device",), "printer-spool-tang-2")]
+
+
+@pytest.mark.browser
+def test_two_kiosk_screens_each_follow_their_own_printer(
+    browser: Any, hub_factory: Any, tmp_path: Path, fake_printer: FakePrinter
+) -> None:
+    from playwright.sync_api import expect
+
+    from kiosk.printers import PrinterStatus
+
+    config = write_center(tmp_path, extra=device("kiosk-2", "kiosk-2-secret")
+                          + network_entry("tang-2", fake_printer, ["kiosk-2"]))
+    hub: HubProcess = hub_factory("--demo", "--config", str(config))
+    pages = {}
+    for token in ("demo-device", "kiosk-2-secret"):
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(f"{hub.url}/kiosk?token={token}")
+        page.locator('[data-service="ho-tich"]').wait_for(state="visible")
+        pages[token] = page
+    try:
+        fake_printer.state = FakeState.PAPER_OUT
+        deadline = time.monotonic() + 5  # a fresh reading of tang-2 is pushed as device_health
+        while requests.get(f"{hub.url}/api/v1/printer?printer=tang-2&refresh=1",
+                           timeout=5).json()["status"] != "paper_out":
+            assert time.monotonic() < deadline, "tang-2 never read paper_out"
+            time.sleep(0.1)
+        mine = pages["kiosk-2-secret"]
+        expect(mine.locator("#printer-banner-text")).to_contain_text(
+            PrinterStatus.PAPER_OUT.message_vi)
+        assert not mine.locator('[data-service="ho-tich"]').is_enabled()
+
+        other = pages["demo-device"]
+        tile = other.locator('[data-service="ho-tich"]')
+        assert tile.is_enabled() and other.locator("#printer-banner").is_hidden(), \
+            "another kiosk's paper-out is not this screen's"
+        tile.click()
+        other.locator("#overlay-result").wait_for(state="visible")
+        assert other.locator("#result-number").inner_text() == "1001"
+        assert other.locator("#printer-banner").is_hidden()
+    finally:
+        for page in pages.values():
+            page.close()
