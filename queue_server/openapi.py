@@ -189,8 +189,13 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
         "/api/v1/tickets/{ticket_id}/reprint": {"post": _op(
             "Print a waiting or called ticket again", _ok("Reprinted"), EMPTY, params=ticket_param,
             body_required=False)},
-        "/api/v1/printer": {"get": _op("Printer and ticket-button health", _ok("Health"),
-                                       auth=False, errors=())},
+        "/api/v1/printer": {"get": _op(
+            "Printer and ticket-button health: the caller's printer, and `printers` (every one)",
+            _ok("Health"), auth=False, errors=(404,), params=[
+                {"name": "printer", "in": "query", "required": False,
+                 "schema": {"type": "string", "maxLength": 40}},
+                {"name": "refresh", "in": "query", "required": False,
+                 "schema": {"type": "string", "maxLength": 8}}])},
         "/api/v1/printer/simulate": {"post": _op(
             "Set the simulated printer's state (admin, simulated printer only)", _ok("State"),
             printer_simulate_schema(printer_states))},
