@@ -58,6 +58,10 @@ def test_each_kiosk_prints_on_its_own_printer_and_a_fault_stops_only_that_one(
         assert r.status_code == 201, r.text
         assert fake_printer.wait_for(b"\x1dV", timeout=5)
         assert bins(spool) == []
+        # A device reprints on its own printer too.
+        reprint = f"{hub.url}/api/v1/tickets/{r.json()['id']}/reprint"
+        assert requests.post(reprint, headers=KIOSK_2, timeout=15).status_code == 200
+        assert fake_printer.received.count(b"\x1dV") == 2 and bins(spool) == []
         # The demo device has no printer of its own: the default [printer], spooled (SPEC §9).
         r = requests.post(f"{hub.url}{ISSUE}", json={"service": "ho-tich"}, headers=DEVICE, timeout=15)
         assert r.status_code == 201, r.text
@@ -89,6 +93,7 @@ def test_each_kiosk_prints_on_its_own_printer_and_a_fault_stops_only_that_one(
         assert listed["tang-2"]["status"] == "paper_out" and listed["tang-2"]["kind"] == "network"
         assert listed["tang-2"]["devices"] == ["kiosk-2"] and listed["tang-2"]["simulated"] is False
         assert listed["default"]["tickets_printed"] == 2 and listed["tang-2"]["tickets_printed"] == 1
+        assert listed["tang-2"]["reprints"] == 1 and listed["default"]["reprints"] == 0
         assert "detail" in listed["tang-2"], "staff see the technical detail"
         one = requests.get(f"{hub.url}/api/v1/printer?printer=tang-2", timeout=5).json()
         assert one["printer"] == "tang-2" and "detail" not in one
