@@ -67,6 +67,19 @@ def _byte_wide(image: Image.Image) -> Image.Image:
     return out
 
 
+def _raster_qr(printer: Dummy, block: QRBlock) -> None:
+    """The QR as GS v 0. An even module (6 dots on 80 mm) is sent at half size in quadruple
+    density (m = 3: every dot printed 2 x 2), a quarter of the bytes for the same symbol on paper
+    (~1.3 KB instead of ~5 KB), which keeps an 80 mm ticket within the budget; an odd one
+    (5 on 58 mm) is sent dot for dot."""
+    if block.module % 2 == 0:
+        half = QRBlock(block.data, block.module // 2, block.error_level)
+        printer.image(_byte_wide(render_qr(half)), high_density_vertical=False,
+                      high_density_horizontal=False, impl="bitImageRaster", center=False)
+    else:
+        printer.image(_byte_wide(render_qr(block)), impl="bitImageRaster", center=False)
+
+
 def native_qr(profile: str) -> bool:
     """Does the python-escpos capability database say this printer draws QR codes itself?"""
     return bool(get_profile(profile).supports("qrCode"))
@@ -89,7 +102,7 @@ def _emit(printer: Dummy, block: Block) -> None:
             if printer.profile.supports("qrCode"):
                 printer.qr(data, ec=_EC_LEVELS[level], size=module, native=True)
             else:  # the printer would ignore GS ( k: send the symbol's dots
-                printer.image(_byte_wide(render_qr(block)), impl="bitImageRaster", center=False)
+                _raster_qr(printer, block)
         case _:
             raise TypeError(f"unknown block {block!r}")
 
