@@ -218,3 +218,20 @@ def test_two_kiosk_screens_each_follow_their_own_printer(
     finally:
         for page in pages.values():
             page.close()
+
+
+def test_the_example_config_passes_every_start_up_check_of_the_kiosk(tmp_path: Path) -> None:
+    """config/example.toml, and the same file with its commented [[printers]] example switched
+    on, are accepted by the checks `queue-server --check` and start-up make."""
+    from kiosk.runtime import check_kiosk_config
+    from tests.conftest import ROOT
+
+    text = (ROOT / "config" / "example.toml").read_text(encoding="utf-8")
+    check_kiosk_config(parse_config(text, "example.toml"))
+    block = text[text.index("# [[printers]]"):text.index("# profile = \"POS-5890\"")]
+    block += '# profile = "POS-5890"\n'
+    enabled = "\n".join(line[2:] if line.startswith("# ") else line for line in block.splitlines())
+    enabled = enabled.replace('devices = ["kiosk-tang-2"]', 'devices = ["kiosk-sanh"]')
+    config = parse_config(text + "\n" + enabled + "\n", "example.toml")
+    check_kiosk_config(config)
+    assert [p.id for p in printer_plans(config, tmp_path)] == ["default", "tang-2"]
