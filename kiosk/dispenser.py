@@ -450,6 +450,10 @@ class TicketDispenser:
         if ticket.status not in (TicketStatus.WAITING, TicketStatus.CALLED):
             raise Conflict("not_reprintable", "Chỉ in lại được số đang chờ hoặc đang được gọi.",
                            f"A ticket that is {ticket.status.value} cannot be reprinted.")
+        if ticket.print_pending:  # its first print has no outcome yet (or was never confirmed)
+            raise Conflict("print_pending", "Số này đang được in, chưa thể in lại.",
+                           "This ticket's first print is not confirmed yet; it cannot be "
+                           "reprinted.")
         ahead = view.get("waiting_ahead") or 0
         est = view.get("est_wait_min")
         content = self._content(ticket, ahead, est, base, footer=REPRINT_FOOTER)

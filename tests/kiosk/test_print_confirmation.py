@@ -345,3 +345,18 @@ def test_a_lost_print_does_not_use_up_the_daily_cap(tmp_path: Path, fake_printer
         assert err.value.code == "sold_out"
     finally:
         store.close()
+
+
+def test_a_ticket_still_on_the_paper_path_cannot_be_reprinted(setup: Setup) -> None:
+    """Another printer must not put a copy in someone's hand while the first print may still
+    fail and cancel the number."""
+    from queue_server.core.errors import Conflict
+
+    held = setup.service.issue("ho-tich", print_pending=True).ticket
+    dispenser = setup.dispenser(SpoolPrinter(setup.spool))
+    with pytest.raises(Conflict) as err:
+        dispenser.reprint(held.id, by="staff1")
+    assert err.value.code == "print_pending"
+    assert not setup.spool.exists(), "nothing printed"
+    setup.service.confirm_print(held.id, "default", 1)
+    assert dispenser.reprint(held.id, by="staff1").ticket.id == held.id
