@@ -6,9 +6,23 @@ go through it, and it serialises them with one lock, so one ticket is on the pap
 1. read the printer's real-time status (DLE EOT with a timeout; silence is offline). Paper out,
    cover open, offline or error: nothing is issued, `PrinterUnavailable` carries the plain
    Vietnamese reason;
-2. issue through the queue service (hours, daily cap and numbering are its business);
-3. print. If that fails, the ticket is cancelled at once (`reason="print_failed"`, logged in the
-   event log) and `PrintFailed` is raised: no number waits in the queue that nobody holds.
+2. issue through the queue service (hours, daily cap and numbering are its business), marked
+   `print_pending`: it holds its place in the queue but no counter can call it yet;
+3. print, and have the printer confirm the job (every byte accepted, then a status reply after
+   it that says it can print; `printers.PrintNotConfirmed` otherwise). Confirmed: the ticket is
+   released for calling (`service.confirm_print`, a `printed` event). Not confirmed: the ticket
+   is cancelled at once (`reason="print_failed"`, logged in the event log) and `PrintFailed` is
+   raised: no number waits in the queue that nobody holds.
+
+If the hub stops between 2 and 3 (power cut, kill -9), the ticket's outcome was never recorded:
+`runtime.build_runtime` cancels every such ticket at the next start (`reason="print_not_confirmed"`)
+before any kiosk prints, so it is never called.
+
+After `FAILURES_BEFORE_PAUSE` consecutive failed prints the dispenser stops issuing on that printer
+(health `status = "error"`, `can_print = false`, `paused = true`) even if the printer keeps
+answering "ready" — a printer that says so and then loses the job would otherwise burn a number
+per tap. A status probe that finds it ready (the idle monitor, `GET /api/v1/printer?refresh=1`)
+lifts the pause; one more failure before a ticket is confirmed pauses it again.
 
 Paper near its end still prints, but is logged and shows up in the printer's health, which is
 pushed to listeners (`device_health` on Socket.IO, the status LED) whenever it changes.
@@ -25,7 +39,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from kiosk.printers import PrinterError, PrinterNotReady, PrinterStatus, ReceiptPrinter, SpoolPrinter
+from kiosk.printers import (
+    PrinterError,
+    PrinterNotReady,
+    PrinterStatus,
+    PrintNotConfirmed,
+    ReceiptPrinter,
+    SpoolPrinter,
+)
 from kiosk.ticket import DEFAULT_FOOTER, TicketContent
 from queue_server.core.errors import Conflict, Unavailable
 from queue_server.core.models import CenterRules, Ticket, TicketStatus
@@ -35,6 +56,12 @@ log = logging.getLogger(__name__)
 
 REPRINT_FOOTER = "Bản in lại – " + DEFAULT_FOOTER
 DEFAULT_LOCK_TIMEOUT = 20.0  # a queue of taps waiting for one printer; then "busy"
+# K = 2: one failure can be a passing blip (a network hiccup, paper pulled while printing) and the
+# next tap deserves a chance; a second failure in a row, with the printer still claiming to be
+# ready, means its "ready" cannot be trusted and every further tap would burn a number and send a
+# citizen away empty-handed. Two lost numbers at most, then staff are called.
+FAILURES_BEFORE_PAUSE = 2
+DEFAULT_PRINTER_ID = "default"
 
 Publish = Callable[[str, dict[str, Any]], None]
 HealthListener = Callable[["PrinterHealth"], None]
@@ -51,9 +78,13 @@ class QueueServiceLike(Protocol):
     clock: Clock
 
     def issue(self, field_id: str, priority: bool | None = None, priority_group: str | None = None,
-              source: str = "api") -> IssuedTicket: ...
+              source: str = "api", print_pending: bool = False) -> IssuedTicket: ...
 
     def cancel(self, ticket_id: str, staff: str | None, reason: str) -> Ticket: ...
+
+    def confirm_print(self, ticket_id: str, printer: str, printed_bytes: int) -> Ticket: ...
+
+    def record_reprint(self, ticket_id: str, by: str, printed_bytes: int) -> None: ...
 
     def get_ticket(self, ticket_id: str) -> Ticket: ...
 
@@ -97,6 +128,7 @@ class PrinterHealth:
 
     kind: str
     status: PrinterStatus
+    printer: str = DEFAULT_PRINTER_ID
     checked_at: datetime | None = None
     paper_low_input: bool = False
     tickets_printed: int = 0
@@ -105,6 +137,8 @@ class PrinterHealth:
     refusals: int = 0
     last_error: dict[str, Any] | None = None
     detail: str | None = None  # technical text of the last error, for staff only
+    consecutive_failures: int = 0
+    paused: bool = False  # FAILURES_BEFORE_PAUSE failures in a row; lifted by a ready probe
 
     @property
     def can_print(self) -> bool:
@@ -112,12 +146,13 @@ class PrinterHealth:
 
     def signature(self) -> tuple[Any, ...]:
         """What must change for listeners to hear about it (not every printed ticket)."""
-        return (self.status, self.paper_low_input,
+        return (self.status, self.paper_low_input, self.paused,
                 self.last_error["at"] if self.last_error else None)
 
     def as_dict(self, detail: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "device": "printer",
+            "printer": self.printer,
             "kind": self.kind,
             "status": self.status.value,
             "can_print": self.can_print,
@@ -130,6 +165,8 @@ class PrinterHealth:
             "print_failures": self.print_failures,
             "refusals": self.refusals,
             "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "paused": self.paused,
         }
         if detail:
             out["detail"] = self.detail
@@ -160,7 +197,8 @@ class TicketDispenser:
     def __init__(self, service: QueueServiceLike, printer: ReceiptPrinter,
                  rules: CenterRules | None = None, public_url: str = "", *,
                  kind: str = "", publish: Publish | None = None,
-                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                 printer_id: str = DEFAULT_PRINTER_ID) -> None:
         self.service = service
         self.printer = printer
         self.rules = rules or service.rules
@@ -171,7 +209,8 @@ class TicketDispenser:
         self._listeners: list[HealthListener] = []
         self._lock = threading.Lock()  # the paper path: status, issue, print
         self._state_lock = threading.Lock()  # the health record
-        self._health = PrinterHealth(kind or type(printer).__name__, PrinterStatus.OK)
+        self.printer_id = printer_id
+        self._health = PrinterHealth(kind or type(printer).__name__, PrinterStatus.OK, printer_id)
         self._announced: tuple[Any, ...] | None = None
         self._printer_status = PrinterStatus.OK
 
@@ -214,33 +253,45 @@ class TicketDispenser:
             except Exception:
                 log.exception("printer health listener failed")
 
-    def _effective(self, status: PrinterStatus, paper_low: bool) -> PrinterStatus:
+    def _effective(self, status: PrinterStatus, paper_low: bool, paused: bool) -> PrinterStatus:
+        if paused and status.can_print:
+            return PrinterStatus.ERROR  # it says ready, but its last jobs were lost
         if status is PrinterStatus.OK and paper_low:
             return PrinterStatus.PAPER_NEAR_END
         return status
 
-    def _read_status(self) -> PrinterStatus:
-        """Ask the printer now (caller holds the paper-path lock) and record the answer."""
+    def _read_status(self, probe: bool = False) -> PrinterStatus:
+        """Ask the printer now (caller holds the paper-path lock) and record the answer.
+
+        A `probe` (the idle monitor, a refresh request) that finds the printer ready lifts a
+        pause; the reading taken before each ticket never does."""
         raw = self.printer.status()
         self._printer_status = raw
         health = self.health()
-        status = self._effective(raw, health.paper_low_input)
-        self._update(status=status, checked_at=self._now())
+        paused = health.paused
+        if paused and probe and raw.can_print:
+            log.warning("ticket printer %s: ready again after %d failed prints; issuing resumes",
+                        self.printer_id, health.consecutive_failures)
+            paused = False
+        status = self._effective(raw, health.paper_low_input, paused)
+        self._update(status=status, checked_at=self._now(), paused=paused)
         return status
 
     def set_paper_low(self, low: bool) -> None:
         """From a paper-low sensor input (GPIO): near end while it is active."""
         with self._state_lock:
             raw = self._printer_status
-        self._update(paper_low_input=low, status=self._effective(raw, low))
+            paused = self._health.paused
+        self._update(paper_low_input=low, status=self._effective(raw, low, paused))
 
     def check_printer(self, blocking: bool = True) -> PrinterHealth:
-        """Refresh the printer's status; when `blocking` is false and the printer is busy
-        printing, the last known health is returned instead of waiting."""
+        """Probe the printer's status (this may lift a pause, see the module docstring); when
+        `blocking` is false and the printer is busy printing, the last known health is
+        returned instead of waiting."""
         if not self._lock.acquire(timeout=self.lock_timeout if blocking else 0):
             return self.health()
         try:
-            self._read_status()
+            self._read_status(probe=True)
         finally:
             self._lock.release()
         return self.health()
@@ -251,7 +302,7 @@ class TicketDispenser:
             raise ValueError("only a simulated printer can be put in a state")
         with self._lock:
             self.printer.simulated_status = state
-            self._read_status()
+            self._read_status(probe=True)
         return self.health()
 
     # --------------------------------------------------------------- printing
@@ -290,14 +341,27 @@ class TicketDispenser:
 
     def _failed(self, code: str, vi: str, en: str, detail: str) -> None:
         health = self.health()
-        self._update(print_failures=health.print_failures + 1, detail=detail, last_error={
-            "at": self._now().isoformat(), "code": code, "message": vi, "message_en": en})
+        failures = health.consecutive_failures + 1
+        paused = health.paused or failures >= FAILURES_BEFORE_PAUSE
+        if paused and not health.paused:
+            log.error("ticket printer %s: %d failed prints in a row; no more tickets on it until "
+                      "a status check finds it ready", self.printer_id, failures)
+        with self._state_lock:
+            raw = self._printer_status
+        self._update(print_failures=health.print_failures + 1, detail=detail,
+                     consecutive_failures=failures, paused=paused,
+                     status=self._effective(raw, health.paper_low_input, paused),
+                     last_error={"at": self._now().isoformat(), "code": code, "message": vi,
+                                 "message_en": en})
+
+    def _succeeded(self, **counts: int) -> None:
+        self._update(consecutive_failures=0, **counts)
 
     def _print(self, content: TicketContent) -> int:
         """Send one ticket; PrinterError (incl. PrinterNotReady) on failure, counted."""
         try:
             return self.printer.print_ticket(content, check_status=False)
-        except PrinterNotReady as exc:
+        except (PrinterNotReady, PrintNotConfirmed) as exc:
             self._read_status_quietly()
             self._failed(f"printer_{exc.status.value}", exc.status.message_vi,
                          exc.status.message_en, str(exc))
@@ -333,7 +397,8 @@ class TicketDispenser:
             status = self._read_status()
             if not status.can_print:
                 raise self._refuse(status)
-            issued = self.service.issue(field_id, priority, priority_group, source=source)
+            issued = self.service.issue(field_id, priority, priority_group, source=source,
+                                        print_pending=True)
             ticket = issued.ticket
             try:
                 content = self._content(ticket, issued.waiting_ahead, issued.est_wait_min, base)
@@ -346,12 +411,24 @@ class TicketDispenser:
                 cancelled = self._cancel_unprinted(ticket)
                 raise PrintFailed(ticket.number, cancelled) from exc
             health = self.health()
-            self._update(tickets_printed=health.tickets_printed + 1)
+            self._succeeded(tickets_printed=health.tickets_printed + 1)
+            ticket = self._release(ticket, written)
         finally:
             self._lock.release()
         warnings = (status.message_vi,) if status is PrinterStatus.PAPER_NEAR_END else ()
         return Dispensed(ticket, issued.waiting_ahead, issued.est_wait_min, content, status,
                          written, warnings)
+
+    def _release(self, ticket: Ticket, written: int) -> Ticket:
+        """The paper is in the citizen's hand: let counters call the ticket."""
+        try:
+            return self.service.confirm_print(ticket.id, self.printer_id, written)
+        except Exception:
+            # The store refused (disk full?): the ticket stays held and the next start-up
+            # cancels it; staff can see it in the log. The citizen has the paper meanwhile.
+            log.exception("ticket %s (%s) printed, but its print could not be recorded",
+                          ticket.number, ticket.id)
+            return ticket
 
     def _cancel_unprinted(self, ticket: Ticket) -> bool:
         try:
@@ -373,6 +450,10 @@ class TicketDispenser:
         if ticket.status not in (TicketStatus.WAITING, TicketStatus.CALLED):
             raise Conflict("not_reprintable", "Chỉ in lại được số đang chờ hoặc đang được gọi.",
                            f"A ticket that is {ticket.status.value} cannot be reprinted.")
+        if ticket.print_pending:  # its first print has no outcome yet (or was never confirmed)
+            raise Conflict("print_pending", "Số này đang được in, chưa thể in lại.",
+                           "This ticket's first print is not confirmed yet; it cannot be "
+                           "reprinted.")
         ahead = view.get("waiting_ahead") or 0
         est = view.get("est_wait_min")
         content = self._content(ticket, ahead, est, base, footer=REPRINT_FOOTER)
@@ -390,7 +471,7 @@ class TicketDispenser:
                                   "Máy in gặp sự cố nên chưa in lại được. Vui lòng kiểm tra máy in.",
                                   "The ticket could not be reprinted; check the printer.") from exc
             health = self.health()
-            self._update(reprints=health.reprints + 1)
+            self._succeeded(reprints=health.reprints + 1)
         finally:
             self._lock.release()
         self.service.record_reprint(ticket.id, by, written)

@@ -3,6 +3,11 @@
 Only the Vietnamese text is rastered (GS v 0); the number uses the printer's font
 magnified with GS !, and the QR code is the printer's own (GS ( k), so a full 80 mm
 ticket stays well under the 16 KB budget a 115200-baud serial line moves in ~1.5 s.
+
+Where the python-escpos profile says the printer has no native QR (`profile.supports("qrCode")`
+is false, e.g. the cheap 58 mm "POS-5890" family, which silently ignores GS ( k), the same symbol
+is sent as a raster image instead: `render_qr` of the layout's QRBlock, the very image the preview
+draws (SPEC §4: "use the printer's own ... QR command where its profile has them").
 """
 
 from __future__ import annotations
@@ -10,11 +15,15 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from escpos.capabilities import get_profile
 from escpos.constants import ESC, QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q
 from escpos.printer import Dummy
 
+from PIL import Image
+
 from kiosk.ticket import TicketContent
 from kiosk.ticket_image import (
+    PAPER,
     PAPER_80MM,
     PRINTER_FONT_CELL,
     Block,
@@ -22,6 +31,7 @@ from kiosk.ticket_image import (
     NumberBlock,
     QRBlock,
     RasterBlock,
+    render_qr,
     ticket_layout,
 )
 
@@ -46,6 +56,35 @@ def _feed(printer: Dummy, dots: int) -> None:
         dots -= step
 
 
+def _byte_wide(image: Image.Image) -> Image.Image:
+    """Pad to whole bytes on both sides, so ESC a 1 centres the symbol where the preview does
+    (python-escpos would pad on the right only, one or more dots off centre)."""
+    w8 = (image.width + 7) // 8 * 8
+    if w8 == image.width:
+        return image
+    out = Image.new("1", (w8, image.height), PAPER)
+    out.paste(image, ((w8 - image.width) // 2, 0))
+    return out
+
+
+def _raster_qr(printer: Dummy, block: QRBlock) -> None:
+    """The QR as GS v 0. An even module (6 dots on 80 mm) is sent at half size in quadruple
+    density (m = 3: every dot printed 2 x 2), a quarter of the bytes for the same symbol on paper
+    (~1.3 KB instead of ~5 KB), which keeps an 80 mm ticket within the budget; an odd one
+    (5 on 58 mm) is sent dot for dot."""
+    if block.module % 2 == 0:
+        half = QRBlock(block.data, block.module // 2, block.error_level)
+        printer.image(_byte_wide(render_qr(half)), high_density_vertical=False,
+                      high_density_horizontal=False, impl="bitImageRaster", center=False)
+    else:
+        printer.image(_byte_wide(render_qr(block)), impl="bitImageRaster", center=False)
+
+
+def native_qr(profile: str) -> bool:
+    """Does the python-escpos capability database say this printer draws QR codes itself?"""
+    return bool(get_profile(profile).supports("qrCode"))
+
+
 def _emit(printer: Dummy, block: Block) -> None:
     match block:
         case RasterBlock(image=image):
@@ -60,7 +99,10 @@ def _emit(printer: Dummy, block: Block) -> None:
             printer.set(bold=False, custom_size=True, width=1, height=1)
             printer.line_spacing()
         case QRBlock(data=data, module=module, error_level=level):
-            printer.qr(data, ec=_EC_LEVELS[level], size=module, native=True)
+            if printer.profile.supports("qrCode"):
+                printer.qr(data, ec=_EC_LEVELS[level], size=module, native=True)
+            else:  # the printer would ignore GS ( k: send the symbol's dots
+                _raster_qr(printer, block)
         case _:
             raise TypeError(f"unknown block {block!r}")
 

@@ -5,6 +5,14 @@ also sit behind a pseudo-terminal like a serial printer. It keeps every byte it 
 and answers DLE EOT 1-4 as the Epson reference defines the reply bits, according to a
 settable state; SILENT never answers, like a printer that is off or unplugged.
 
+Faults in the middle of a job, as seen on real hardware:
+- `drop_after = N`: each connection takes the first N bytes and then hangs up (a network
+  printer or print server that resets mid-ticket);
+- `after_job = <state>`: once it has received a cut (GS V, the end of every ticket) it switches
+  to that state: SILENT is a printer that jams or loses power while printing, PAPER_OUT one
+  whose roll ran out during the ticket;
+- `state` may be changed at any time.
+
 Used by tests and demos; it shares no code with printers.py on purpose, so a decoding
 mistake there cannot be mirrored here.
 """
@@ -15,6 +23,7 @@ import os
 import select
 import socket
 import socketserver
+import struct
 import threading
 import time
 import tty
@@ -61,6 +70,7 @@ REPLIES: Final[dict[FakeState, dict[int, int]]] = {
 
 _DLE: Final = 0x10
 _EOT: Final = 0x04
+_CUT: Final = b"\x1dV"  # GS V: the end of every ticket
 
 
 class _StatusScanner:
@@ -102,6 +112,9 @@ class FakePrinter:
         self._data_event = threading.Condition(self._lock)
         self.queries: list[int] = []
         self.connections = 0
+        self.drop_after: int | None = None
+        self.after_job: FakeState | str | None = None
+        self.dropped = 0  # connections closed by drop_after
         self._stopping = threading.Event()
         self._server: socketserver.ThreadingTCPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -126,6 +139,7 @@ class FakePrinter:
             return bytes(self._received)
 
     def clear(self) -> None:
+        """Forget what was received and which queries came."""
         with self._lock:
             self._received.clear()
             self.queries.clear()
@@ -144,11 +158,14 @@ class FakePrinter:
     def _consume(self, data: bytes, scanner: _StatusScanner) -> bytes:
         """Store data; return the reply bytes the current state calls for."""
         asked = scanner.feed(data)
-        replies = REPLIES[self._state]
         with self._data_event:
+            tail = bytes(self._received[-1:]) + data
             self._received += data
             self.queries.extend(asked)
+            if self.after_job is not None and _CUT in tail:
+                self._state = FakeState(self.after_job)
             self._data_event.notify_all()
+        replies = REPLIES[self._state]
         return bytes(replies[n] for n in asked if n in replies)
 
     # TCP
@@ -174,6 +191,7 @@ class FakePrinter:
                 scanner = _StatusScanner()
                 with fake._lock:
                     fake.connections += 1
+                taken = 0
                 while not fake._stopping.is_set():
                     try:
                         data = sock.recv(65536)
@@ -183,6 +201,16 @@ class FakePrinter:
                         return
                     if not data:
                         return
+                    limit = fake.drop_after
+                    if limit is not None and taken + len(data) >= limit:
+                        fake._consume(data[: limit - taken], scanner)
+                        with fake._lock:
+                            fake.dropped += 1
+                        # RST, not FIN: unread bytes are discarded like a printer that resets.
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+                        return
+                    taken += len(data)
                     reply = fake._consume(data, scanner)
                     if reply:
                         try:

@@ -5,6 +5,13 @@ query, read here through each transport with a short timeout. python-escpos's ow
 `paper_status()` reports "paper adequate" when the printer does not answer at all and
 `_read()` blocks for the transport's full timeout, so neither is used: silence is
 OFFLINE, and the kiosk never hands out a number it cannot print.
+
+A print is *confirmed*, not assumed: every byte of the job must be accepted by the
+transport (a short USB write or a serial write timeout fails it), and then, on the same
+connection, the printer must answer DLE EOT after the job (within `confirm_timeout`) with a
+state in which it can print. A network printer that takes the first 2 KB and hangs up, a
+printer that goes silent, runs out of paper or opens its cover during the job: each raises
+`PrintNotConfirmed`, and the dispenser cancels the ticket (SPEC §4: no phantom number).
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ from kiosk.ticket_image import PAPER_80MM, PAPER_WIDTHS, render_preview
 log = logging.getLogger(__name__)
 
 DEFAULT_STATUS_TIMEOUT: Final = 0.5
+# How long the printer may take to answer the status query sent after a job. DLE EOT is a
+# real-time command, answered as soon as the printer's input reaches it: after the whole
+# job has been received (an 80 mm ticket is ~10 KB; ~1 s on a 115200-baud line).
+DEFAULT_CONFIRM_TIMEOUT: Final = 5.0
 
 
 class PrinterStatus(StrEnum):
@@ -102,6 +113,19 @@ class PrinterNotReady(PrinterError):
 
     def __init__(self, status: PrinterStatus) -> None:
         super().__init__(f"printer not ready: {status.value}")
+        self.status = status
+
+
+class PrintNotConfirmed(PrinterError):
+    """The job was sent (perhaps only in part) but the printer did not confirm it.
+
+    `status` is what the printer said after the job: OFFLINE when it hung up or went silent,
+    PAPER_OUT / COVER_OPEN / ERROR when it stopped during the ticket. The paper in the tray,
+    if any, is not a ticket anyone may rely on.
+    """
+
+    def __init__(self, status: PrinterStatus, reason: str) -> None:
+        super().__init__(f"print not confirmed ({status.value}): {reason}")
         self.status = status
 
 
@@ -381,11 +405,15 @@ class EscposPrinter(ReceiptPrinter):
         width: int = PAPER_80MM,
         profile: str = DEFAULT_PROFILE,
         status_timeout: float = DEFAULT_STATUS_TIMEOUT,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
     ) -> None:
         super().__init__(width, profile)
         if status_timeout <= 0:
             raise ValueError("status_timeout must be > 0")
+        if confirm_timeout <= 0:
+            raise ValueError("confirm_timeout must be > 0")
         self.status_timeout = status_timeout
+        self.confirm_timeout = confirm_timeout
         self._esc: Escpos | None = None
 
     @abstractmethod
@@ -444,12 +472,58 @@ class EscposPrinter(ReceiptPrinter):
             self.last_reading = reading
             return reading.status
 
+    def _write(self, esc: Escpos, data: bytes) -> None:
+        """Hand every byte of a job to the transport, or raise (a short write is a failure).
+
+        Subclasses whose transport reports a count or buffers output override this."""
+        esc._raw(data)
+
     def _send(self, data: bytes, content: TicketContent) -> None:
+        """Write the job, then confirm it on the same connection (see the module docstring).
+
+        Never reconnects between the two: a fresh connection's "ready" says nothing about
+        the job the old one dropped."""
         try:
-            self._device()._raw(data)
+            esc = self._device()
         except Exception as e:
             self._reset()
-            raise PrinterError(f"sending ticket {content.number} failed: {e}") from e
+            raise PrintNotConfirmed(PrinterStatus.OFFLINE, f"cannot open the printer: {e}") from e
+        try:
+            self._write(esc, data)
+        except Exception as e:
+            self._reset()
+            raise PrintNotConfirmed(
+                PrinterStatus.OFFLINE, f"sending ticket {content.number} failed: {e}") from e
+        try:
+            reading = self._confirm(esc)
+        except Exception as e:
+            self._reset()
+            raise PrintNotConfirmed(
+                PrinterStatus.OFFLINE,
+                f"ticket {content.number}: no status after the job ({type(e).__name__}: {e})",
+            ) from e
+        self.last_reading = reading
+        if not reading.status.can_print:
+            if reading.status is PrinterStatus.OFFLINE:
+                self._reset()
+            raise PrintNotConfirmed(
+                reading.status, f"ticket {content.number}: printer reports {reading.status.value} "
+                "after the job")
+
+    def _confirm(self, esc: Escpos) -> StatusReading:
+        """The status after a job: the first reply may wait `confirm_timeout` (the printer
+        reads the whole job before it reaches our query), later ones `status_timeout`."""
+        first = True
+
+        def query(n: int) -> int | None:
+            nonlocal first
+            timeout = self.confirm_timeout if first else self.status_timeout
+            first = False
+            self._drain(esc)
+            esc._raw(query_command(n))
+            return self._read_byte(esc, timeout)
+
+        return decode_status(query)
 
     def _close(self) -> None:
         self._reset()
@@ -467,8 +541,9 @@ class NetworkPrinter(EscposPrinter):
         status_timeout: float = DEFAULT_STATUS_TIMEOUT,
         connect_timeout: float = 1.0,
         write_timeout: float = 10.0,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
     ) -> None:
-        super().__init__(width, profile, status_timeout)
+        super().__init__(width, profile, status_timeout, confirm_timeout)
         self.host, self.port = host, port
         self.connect_timeout, self.write_timeout = connect_timeout, write_timeout
 
@@ -513,8 +588,9 @@ class SerialPrinter(EscposPrinter):
         status_timeout: float = DEFAULT_STATUS_TIMEOUT,
         dsrdtr: bool = True,
         write_timeout: float = 10.0,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
     ) -> None:
-        super().__init__(width, profile, status_timeout)
+        super().__init__(width, profile, status_timeout, confirm_timeout)
         self.device, self.baudrate, self.dsrdtr = device, baudrate, dsrdtr
         self.write_timeout = write_timeout
 
@@ -537,6 +613,13 @@ class SerialPrinter(EscposPrinter):
     def _drain(self, esc: Escpos) -> None:
         esc.device.reset_input_buffer()
 
+    def _write(self, esc: Escpos, data: bytes) -> None:
+        port = esc.device
+        written = port.write(data)  # SerialTimeoutException after write_timeout (flow control)
+        if written is not None and written != len(data):
+            raise PrinterError(f"short serial write: {written} of {len(data)} bytes")
+        port.flush()  # returns when the last byte has left the UART
+
     def _read_byte(self, esc: Escpos, timeout: float) -> int | None:
         port = esc.device
         port.timeout = timeout
@@ -557,8 +640,9 @@ class UsbPrinter(EscposPrinter):
         in_ep: int = 0x82,
         out_ep: int = 0x01,
         write_timeout: float = 10.0,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
     ) -> None:
-        super().__init__(width, profile, status_timeout)
+        super().__init__(width, profile, status_timeout, confirm_timeout)
         self.vendor_id, self.product_id = vendor_id, product_id
         self.in_ep, self.out_ep = in_ep, out_ep
         self.write_timeout = write_timeout
@@ -590,6 +674,12 @@ class UsbPrinter(EscposPrinter):
             except usb.core.USBTimeoutError:
                 return
 
+    def _write(self, esc: Escpos, data: bytes) -> None:
+        # python-escpos ignores the count pyusb returns; a short bulk write is a lost ticket.
+        written = esc.device.write(self.out_ep, data, int(self.write_timeout * 1000))
+        if written != len(data):
+            raise PrinterError(f"short USB write: {written} of {len(data)} bytes")
+
     def _read_byte(self, esc: Escpos, timeout: float) -> int | None:
         import usb.core
 
@@ -606,7 +696,8 @@ class FilePrinter(EscposPrinter):
     With status="query" (default) the file is opened read-write and the reply is read
     with select() and a timeout (the usblp driver passes the printer's answers back);
     with status="assume_ok" the state is unknown and reported as OK — only for
-    printers that cannot answer, and only because the config says so.
+    printers that cannot answer, and only because the config says so. Such a printer
+    cannot confirm a job either: its print counts once every byte was written and flushed.
     """
 
     def __init__(
@@ -616,8 +707,9 @@ class FilePrinter(EscposPrinter):
         profile: str = DEFAULT_PROFILE,
         status_timeout: float = DEFAULT_STATUS_TIMEOUT,
         status_mode: str = "query",
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
     ) -> None:
-        super().__init__(width, profile, status_timeout)
+        super().__init__(width, profile, status_timeout, confirm_timeout)
         if status_mode not in ("query", "assume_ok"):
             raise ValueError("status must be 'query' or 'assume_ok'")
         self.device, self.status_mode = device, status_mode
@@ -644,6 +736,22 @@ class FilePrinter(EscposPrinter):
             return PrinterStatus.OK
         return super().status()
 
+    def _write(self, esc: Escpos, data: bytes) -> None:
+        # The query mode's descriptor is unbuffered: one write() may take only part of a job.
+        f = esc.device
+        view = memoryview(data)
+        while view:
+            written = f.write(view)
+            if not written:
+                raise PrinterError(f"{self.device} accepted no more bytes")
+            view = view[written:]
+        f.flush()
+
+    def _confirm(self, esc: Escpos) -> StatusReading:
+        if self.status_mode == "assume_ok":
+            return StatusReading({}, PrinterStatus.OK)
+        return super()._confirm(esc)
+
     def _drain(self, esc: Escpos) -> None:
         f = esc.device
         while select.select([f], [], [], 0)[0]:
@@ -664,10 +772,10 @@ class FilePrinter(EscposPrinter):
 _COMMON_KEYS: Final = {"kind", "width", "profile", "status_timeout"}
 _KIND_KEYS: Final[dict[str, set[str]]] = {
     "simulated": {"state"},
-    "network": {"host", "port", "connect_timeout", "write_timeout"},
-    "serial": {"device", "baudrate", "dsrdtr", "write_timeout"},
-    "usb": {"vendor_id", "product_id", "in_ep", "out_ep", "write_timeout"},
-    "file": {"device", "status"},
+    "network": {"host", "port", "connect_timeout", "write_timeout", "confirm_timeout"},
+    "serial": {"device", "baudrate", "dsrdtr", "write_timeout", "confirm_timeout"},
+    "usb": {"vendor_id", "product_id", "in_ep", "out_ep", "write_timeout", "confirm_timeout"},
+    "file": {"device", "status", "confirm_timeout"},
 }
 _REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "network": ("host",),
@@ -725,11 +833,19 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
         raise ValueError(f"printer config key 'width' must be one of {PAPER_WIDTHS}, got {width}")
     profile = cfg.get("profile", DEFAULT_PROFILE)
     try:
-        get_profile(profile)
+        capabilities = get_profile(profile)
     except (KeyError, TypeError):
         raise ValueError(
             f"printer config key 'profile': unknown python-escpos profile {profile!r}"
         ) from None
+    media = capabilities.profile_data.get("media", {}).get("width", {}).get("pixels")
+    if isinstance(media, int) and width > media:
+        raise ValueError(
+            f"printer config key 'width' is {width} dots, wider than the {media} dots profile "
+            f"{profile!r} prints; use width = {max(w for w in PAPER_WIDTHS if w <= media)}"
+            if any(w <= media for w in PAPER_WIDTHS) else
+            f"printer config key 'width' is {width} dots, wider than the {media} dots profile "
+            f"{profile!r} prints")
     timeout = _float(cfg, "status_timeout", DEFAULT_STATUS_TIMEOUT)
     common: dict[str, Any] = {"width": width, "profile": profile, "status_timeout": timeout}
 
@@ -748,6 +864,7 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
             port,
             connect_timeout=_float(cfg, "connect_timeout", 1.0),
             write_timeout=_float(cfg, "write_timeout", 10.0),
+            confirm_timeout=_float(cfg, "confirm_timeout", DEFAULT_CONFIRM_TIMEOUT),
             **common,
         )
     if kind == "serial":
@@ -759,6 +876,7 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
             _int(cfg, "baudrate", 115200),
             dsrdtr=dsrdtr,
             write_timeout=_float(cfg, "write_timeout", 10.0),
+            confirm_timeout=_float(cfg, "confirm_timeout", DEFAULT_CONFIRM_TIMEOUT),
             **common,
         )
     if kind == "usb":
@@ -768,6 +886,7 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
             in_ep=_int(cfg, "in_ep", 0x82),
             out_ep=_int(cfg, "out_ep", 0x01),
             write_timeout=_float(cfg, "write_timeout", 10.0),
+            confirm_timeout=_float(cfg, "confirm_timeout", DEFAULT_CONFIRM_TIMEOUT),
             **common,
         )
     status_mode = cfg.get("status", "query")
@@ -775,4 +894,6 @@ def printer_from_config(cfg: dict[str, Any], spool_dir: Path) -> ReceiptPrinter:
         raise ValueError(
             f"printer config key 'status' must be 'query' or 'assume_ok', got {status_mode!r}"
         )
-    return FilePrinter(_str(cfg, "device"), status_mode=status_mode, **common)
+    return FilePrinter(_str(cfg, "device"), status_mode=status_mode,
+                       confirm_timeout=_float(cfg, "confirm_timeout", DEFAULT_CONFIRM_TIMEOUT),
+                       **common)

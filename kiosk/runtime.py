@@ -1,5 +1,13 @@
-"""The kiosk side of one hub, built from the config: printer, dispenser, printer monitor, and the
-GPIO button box when `[gpio] buttons` is configured. No Flask here (`web.py` is the HTTP side).
+"""The kiosk side of one hub, built from the config: printers, their dispensers and monitors, and
+the GPIO button box when `[gpio] buttons` is configured. No Flask here (`web.py` is the HTTP side).
+
+Printers: `[printer]` is the default one (id "default"): it prints for every kiosk screen not
+listed elsewhere, for public issuing and for the GPIO buttons, and spools to
+`<data>/printer-spool/` when simulated (SPEC §9). Each `[[printers]]` entry is one more printer
+with its own `id`, the `[[devices]]` ids (`devices = [...]`) whose tickets it prints, and the
+`[printer]` keys; a simulated one spools to `<data>/printer-spool-<id>/`. Every printer has its own
+dispenser (its own lock, status, health and pause), so a kiosk whose printer is out of paper says
+so while the others keep issuing.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.dispenser import Publish, TicketDispenser
+from kiosk.dispenser import DEFAULT_PRINTER_ID, Publish, TicketDispenser
 from kiosk.limits import SlidingWindowLimiter
 from kiosk.printers import ReceiptPrinter, SpoolPrinter, printer_from_config
 from queue_server.config import Config, ConfigError
@@ -61,12 +69,14 @@ def kiosk_settings(section: dict[str, Any], source: str = "") -> KioskSettings:
     return KioskSettings(bool(section.get("public_issuing", False)), rate, back, language)
 
 
-def build_printer(section: dict[str, Any], spool_dir: Path, source: str = "") -> ReceiptPrinter:
-    """`[printer]` → a printer; `simulate = "paper_out"` sets a simulated printer's state."""
+def build_printer(section: dict[str, Any], spool_dir: Path, source: str = "",
+                  where: str = "printer") -> ReceiptPrinter:
+    """`[printer]` (or one `[[printers]]` entry, `where="printers[0]"`) → a printer;
+    `simulate = "paper_out"` sets a simulated printer's state. ConfigError names `<where>.<key>`."""
     cfg = {k: v for k, v in section.items() if k not in _HUB_ONLY_PRINTER_KEYS}
     if "simulate" in section:
         if cfg.get("kind", "simulated") != "simulated":
-            raise ConfigError("printer.simulate", 'only applies to kind = "simulated"', None, source)
+            raise ConfigError(f"{where}.simulate", 'only applies to kind = "simulated"', None, source)
         cfg["state"] = section["simulate"]
     try:
         return printer_from_config(cfg, spool_dir)
@@ -74,7 +84,56 @@ def build_printer(section: dict[str, Any], spool_dir: Path, source: str = "") ->
         text = str(exc)
         key = text.split("'")[1] if text.count("'") >= 2 else "kind"
         key = "simulate" if key == "state" else key
-        raise ConfigError(f"printer.{key}", text, None, source) from None
+        raise ConfigError(f"{where}.{key}", text, None, source) from None
+
+
+@dataclass(frozen=True)
+class PrinterPlan:
+    """One configured printer: its id, `[printer]`-style keys, where it spools, whose it is."""
+
+    id: str
+    section: dict[str, Any]
+    spool_dir: Path
+    devices: tuple[str, ...]
+    where: str  # the config path errors name: "printer" or "printers[1]"
+
+    @property
+    def poll_seconds(self) -> float:
+        return float(self.section.get("poll_seconds", DEFAULT_POLL_SECONDS))
+
+
+def printer_plans(config: Config, data_dir: Path) -> list[PrinterPlan]:
+    """`[printer]` (id "default") then every `[[printers]]` entry, checked: unique ids, devices
+    that exist in `[[devices]]` and belong to one printer only, `poll_seconds >= 0`."""
+    source = config.source
+    plans = [PrinterPlan(DEFAULT_PRINTER_ID, dict(config.sections.get("printer", {})),
+                         Path(data_dir) / "printer-spool", (), "printer")]
+    known_devices = {d.id for d in config.devices}
+    owner: dict[str, str] = {}
+    for i, entry in enumerate(config.printers):
+        where = f"printers[{i}]"
+        printer_id = str(entry.get("id", ""))
+        if any(plan.id == printer_id for plan in plans):
+            raise ConfigError(f"{where}.id", f"printer id {printer_id!r} is used twice (\"default\" "
+                              "is the [printer] section's)", None, source)
+        devices = tuple(entry.get("devices", ()))
+        for device in devices:
+            if device not in known_devices:
+                raise ConfigError(f"{where}.devices", f"{device!r} is not a [[devices]] id", None,
+                                  source)
+            if device in owner:
+                raise ConfigError(f"{where}.devices", f"device {device!r} already prints on "
+                                  f"printer {owner[device]!r}", None, source)
+            owner[device] = printer_id
+        section = {k: v for k, v in entry.items() if k not in ("id", "devices")}
+        plans.append(PrinterPlan(printer_id, section,
+                                 Path(data_dir) / f"printer-spool-{printer_id}", devices, where))
+    for plan in plans:
+        if plan.poll_seconds < 0:
+            raise ConfigError(f"{plan.where}.poll_seconds",
+                              f"must be >= 0 (0 = only when printing), got {plan.poll_seconds}",
+                              None, source)
+    return plans
 
 
 class PrinterMonitor:
@@ -104,6 +163,9 @@ class PrinterMonitor:
 
 @dataclass
 class KioskRuntime:
+    """The kiosk side: `printer`/`dispenser` are the default printer's; `dispensers` holds every
+    printer's by id (the default first) and `device_printers` maps a device id to its printer."""
+
     settings: KioskSettings
     printer: ReceiptPrinter
     dispenser: TicketDispenser
@@ -111,54 +173,89 @@ class KioskRuntime:
     monitor: PrinterMonitor | None = None
     buttons: Any = None  # kiosk.buttons.TicketButtons, imported only when configured
     buttons_error: str | None = None  # configured but the GPIO hardware is unusable
+    dispensers: dict[str, TicketDispenser] = field(default_factory=dict)
+    device_printers: dict[str, str] = field(default_factory=dict)
+    monitors: list[PrinterMonitor] = field(default_factory=list)
     _closed: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.dispensers.setdefault(self.dispenser.printer_id, self.dispenser)
 
     @property
     def simulated(self) -> bool:
+        """Is the default printer the simulated one?"""
         return isinstance(self.printer, SpoolPrinter)
 
+    def dispenser_for(self, device: str | None) -> TicketDispenser:
+        """The dispenser of the printer that serves this device id (None, a staff login or an
+        unlisted device: the default printer)."""
+        printer_id = self.device_printers.get(device or "", DEFAULT_PRINTER_ID)
+        return self.dispensers.get(printer_id, self.dispenser)
+
     def close(self) -> None:
-        """Buttons first (no new presses), then the monitor, then the printer. Idempotent."""
+        """Buttons first (no new presses), then the monitors, then the printers. Idempotent."""
         if self._closed:
             return
         self._closed = True
         if self.buttons is not None:
             self.buttons.close()
-        if self.monitor is not None:
-            self.monitor.close()
-        self.dispenser.close()
+        for monitor in [*self.monitors, *([self.monitor] if self.monitor else [])]:
+            monitor.close()
+        for dispenser in self.dispensers.values():
+            dispenser.close()
 
 
 def build_runtime(config: Config, data_dir: Path, publish: Publish | None, service: Any) -> KioskRuntime:
     """Everything the kiosk needs, from `[kiosk]`, `[printer]` and `[gpio]`. Raises ConfigError."""
     source = config.source
     settings = kiosk_settings(config.sections.get("kiosk", {}), source)
-    printer_section = config.sections.get("printer", {})
-    poll = float(printer_section.get("poll_seconds", DEFAULT_POLL_SECONDS))
-    if poll < 0:
-        raise ConfigError("printer.poll_seconds", f"must be >= 0 (0 = only when printing), got {poll}",
-                          None, source)
-    printer = build_printer(printer_section, Path(data_dir) / "printer-spool", source)
-    dispenser = TicketDispenser(service, printer, service.rules, config.public_url,
-                                kind=printer_section.get("kind", "simulated"), publish=publish)
+    plans = printer_plans(config, data_dir)
+    resolve_unconfirmed_prints(service)
     # Until a kiosk request shows the address people use, a button's QR points at the LAN
     # address and the configured port; `[center] public_url` makes it exact.
     port = config.sections.get("server", {}).get("port", 8080)
-    dispenser.default_base_url = f"http://{lan_address() or 'localhost'}:{port}"
-    runtime = KioskRuntime(settings, printer, dispenser,
-                           SlidingWindowLimiter(settings.rate_limit_per_minute, 60.0))
+    dispensers: dict[str, TicketDispenser] = {}
+    try:
+        for plan in plans:
+            printer = build_printer(plan.section, plan.spool_dir, source, plan.where)
+            dispenser = TicketDispenser(service, printer, service.rules, config.public_url,
+                                        kind=plan.section.get("kind", "simulated"), publish=publish,
+                                        printer_id=plan.id)
+            dispenser.default_base_url = f"http://{lan_address() or 'localhost'}:{port}"
+            dispensers[plan.id] = dispenser
+    except BaseException:
+        for built in dispensers.values():
+            built.close()
+        raise
+    default = dispensers[DEFAULT_PRINTER_ID]
+    runtime = KioskRuntime(settings, default.printer, default,
+                           SlidingWindowLimiter(settings.rate_limit_per_minute, 60.0),
+                           dispensers=dispensers,
+                           device_printers={d: plan.id for plan in plans for d in plan.devices})
     try:
         gpio = config.sections.get("gpio", {})
         if gpio.get("buttons"):
-            runtime.buttons, runtime.buttons_error = _buttons(gpio, dispenser, service, source)
+            runtime.buttons, runtime.buttons_error = _buttons(gpio, default, service, source)
             if not config.public_url:
                 log.warning("[center] public_url is not set: the QR code on tickets from the "
-                            "buttons points to %s", dispenser.default_base_url)
-        runtime.monitor = PrinterMonitor(dispenser, poll)
+                            "buttons points to %s", default.default_base_url)
+        for plan in plans:
+            runtime.monitors.append(PrinterMonitor(dispensers[plan.id], plan.poll_seconds))
     except BaseException:
         runtime.close()
         raise
     return runtime
+
+
+def resolve_unconfirmed_prints(service: Any) -> list[Any]:
+    """At start-up, before any kiosk prints: a ticket issued for printing whose outcome was never
+    recorded (the hub stopped mid-print) may or may not be in a citizen's hand, so it is cancelled
+    (`reason="print_not_confirmed"`) and never called. Returns the cancelled tickets."""
+    cancelled: list[Any] = service.cancel_unconfirmed_prints()
+    for ticket in cancelled:
+        log.warning("ticket %s (%s) cancelled at start-up: its print was never confirmed",
+                    ticket.number, ticket.id)
+    return cancelled
 
 
 def check_kiosk_config(config: Config) -> None:
@@ -170,11 +267,9 @@ def check_kiosk_config(config: Config) -> None:
 
     source = config.source
     kiosk_settings(config.sections.get("kiosk", {}), source)
-    printer_section = config.sections.get("printer", {})
-    if float(printer_section.get("poll_seconds", DEFAULT_POLL_SECONDS)) < 0:
-        raise ConfigError("printer.poll_seconds", "must be >= 0 (0 = only when printing)", None, source)
     with tempfile.TemporaryDirectory() as spool:
-        build_printer(printer_section, Path(spool), source).close()
+        for plan in printer_plans(config, Path(spool)):
+            build_printer(plan.section, plan.spool_dir, source, plan.where).close()
     rules = config.rules
     try:
         gpio_config(config.sections.get("gpio", {}), list(rules.fields),

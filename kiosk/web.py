@@ -6,8 +6,13 @@ that issues *and prints* a ticket.
     GET  /api/v1/kiosk/status            may this screen issue? is the printer ready?
     POST /api/v1/kiosk/tickets           issue + print {service, priority?, priority_group?} → 201
     POST /api/v1/tickets/<id>/reprint    staff, manager, admin, or a device with the issue scope
-    GET  /api/v1/printer                 printer health (status, last error, tickets printed)
-    POST /api/v1/printer/simulate        {state}: admin, simulated printer only (demos, tests)
+    GET  /api/v1/printer                 printer health (status, last error, tickets printed):
+                                         the caller's printer (`?printer=<id>` another one) and
+                                         `printers`, every configured printer's health
+    POST /api/v1/printer/simulate        {state, printer?}: admin, simulated printer only
+
+Several printers (`[[printers]]`, see runtime.py): a device token prints on the printer that lists
+it; everything else (no token, staff, the GPIO buttons) on the default `[printer]`.
     POST /api/v1/buttons/press           {pin}: admin, mock GPIO pins only (demos): one press
 
 Public issuing (no device token, `[kiosk] public_issuing = true`) is limited per client address
@@ -32,8 +37,8 @@ from flask import (
     send_file,
 )
 
-from kiosk.dispenser import Dispensed
-from kiosk.printers import PrinterStatus
+from kiosk.dispenser import Dispensed, TicketDispenser
+from kiosk.printers import PrinterStatus, SpoolPrinter
 from kiosk.runtime import KioskRuntime, build_runtime, lan_address
 from queue_server import openapi
 from queue_server.api import RequestReader, bearer_token, caller
@@ -97,7 +102,6 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     reader = RequestReader()
     simulate_schema = openapi.printer_simulate_schema(SIMULATED_STATES)
     press_schema = openapi.BUTTON_PRESS
-    dispenser = runtime.dispenser
     settings = runtime.settings
     rules = service.rules
 
@@ -106,6 +110,19 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         if principal is None or principal.role != "admin":
             raise Forbidden("forbidden", f"Chỉ quản trị viên được {action_vi}.",
                             f"Only an admin may {action_en}.")
+
+    def dispenser_of(principal: Any) -> TicketDispenser:
+        """The printer that prints for this caller: a device's own, else the default."""
+        device = principal.name if principal is not None and principal.role == "device" else None
+        return runtime.dispenser_for(device)
+
+    def chosen_dispenser(principal: Any, printer_id: Any) -> TicketDispenser:
+        if printer_id is None:
+            return dispenser_of(principal)
+        if printer_id not in runtime.dispensers:
+            raise NotFound("unknown_printer", f"Không có máy in '{printer_id}'.",
+                           f"No printer '{printer_id}' is configured.")
+        return runtime.dispensers[printer_id]
 
     def page(template: str, status: int = 200, **context: Any) -> Response:
         return render_page(template, status, center_name=rules.center_name,
@@ -150,7 +167,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
             "device": principal.name if principal is not None else None,
             "public_issuing": settings.public_issuing,
             "return_seconds": settings.return_seconds,
-            "printer": dispenser.health().as_dict(),
+            "printer": dispenser_of(principal).health().as_dict(),
         })
 
     @bp.post("/api/v1/kiosk/tickets")
@@ -165,7 +182,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         else:
             principal.require("issue")
         data = reader.body(openapi.ISSUE)
-        done = dispenser.dispense(data["service"], data.get("priority"), data.get("priority_group"),
+        done = dispenser_of(principal).dispense(data["service"], data.get("priority"), data.get("priority_group"),
                                   source=principal.name if principal else "kiosk",
                                   base_url=request_base_url())
         return jsonify(_dispensed_json(done, service)), 201
@@ -176,20 +193,32 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         assert principal is not None
         principal.require("issue")
         reader.body(openapi.EMPTY, required=False)
-        done = dispenser.reprint(ticket_id, principal.name, base_url=request_base_url())
+        # A device reprints on its own printer; staff on the default one or `?printer=<id>`.
+        target = dispenser_of(principal) if principal.role == "device" else \
+            chosen_dispenser(principal, request.args.get("printer"))
+        done = target.reprint(ticket_id, principal.name, base_url=request_base_url())
         return jsonify({**_dispensed_json(done, service), "reprint": True})
 
     @bp.get("/api/v1/printer")
     def printer_health() -> Response:
         principal = auth.principal(bearer_token())
         staff = principal is not None and principal.role in ("admin", "manager", "staff")
+        dispenser = chosen_dispenser(principal, request.args.get("printer"))
         health = dispenser.health()
         if request.args.get("refresh"):
             # Anyone may ask for a fresh reading; the printer hears at most one question a second.
             checked = health.checked_at
             if checked is None or (service.clock.now() - checked).total_seconds() >= REFRESH_SECONDS:
                 health = dispenser.check_printer(blocking=False)
-        body: dict[str, Any] = {**health.as_dict(detail=staff), "simulated": runtime.simulated}
+        body: dict[str, Any] = {
+            **health.as_dict(detail=staff),
+            "simulated": isinstance(dispenser.printer, SpoolPrinter),
+            "printers": [{**d.health().as_dict(detail=staff),
+                          "simulated": isinstance(d.printer, SpoolPrinter),
+                          "devices": sorted(k for k, v in runtime.device_printers.items()
+                                            if v == printer_id)}
+                         for printer_id, d in runtime.dispensers.items()],
+        }
         if runtime.buttons is not None:
             body["buttons"] = runtime.buttons.health()
         elif runtime.buttons_error:
@@ -199,11 +228,15 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     @bp.post("/api/v1/printer/simulate")
     def simulate() -> Response:
         require_admin("giả lập trạng thái máy in", "simulate printer states")
-        if not runtime.simulated:
+        data = reader.body(simulate_schema)
+        target = runtime.dispensers.get(data.get("printer") or "default")
+        if target is None:
+            raise NotFound("unknown_printer", f"Không có máy in '{data['printer']}'.",
+                           f"No printer '{data['printer']}' is configured.")
+        if not isinstance(target.printer, SpoolPrinter):
             raise NotFound("not_simulated", "Máy in đang dùng là máy in thật, không giả lập được.",
                            "The configured printer is real; only a simulated printer takes a state.")
-        data = reader.body(simulate_schema)
-        return jsonify(dispenser.simulate(data["state"]).as_dict(detail=True))
+        return jsonify(target.simulate(data["state"]).as_dict(detail=True))
 
     @bp.post("/api/v1/buttons/press")
     def press_button() -> Response:
@@ -216,7 +249,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         if not buttons.simulate_press(data["pin"]):
             raise NotFound("unknown_button", f"Không có nút bấm ở chân {data['pin']}.",
                            f"No button is configured on pin {data['pin']}.")
-        buttons.wait_idle(timeout=dispenser.lock_timeout)
+        buttons.wait_idle(timeout=runtime.dispenser.lock_timeout)
         return jsonify(buttons.health())
 
     return bp

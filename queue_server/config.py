@@ -78,6 +78,8 @@ class Config:
     public_issuing: bool = False
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # printer, voice, kiosk, …
     source: str = ""
+    # [[printers]]: more kiosk printers, each {id, devices, <[printer] keys>} (kiosk/runtime.py)
+    printers: tuple[dict[str, Any], ...] = ()
 
 
 # ------------------------------------------------------------------------------ line finder
@@ -205,7 +207,7 @@ def _hours(r: _Reader, value: Any, path: list[str | int], base: WorkingHours | N
 
 SECTIONS = {
     "center", "hours", "queue", "priority", "ratings", "auth", "fields", "counters", "staff",
-    "devices", "kiosk", "printer", "voice", "display", "gpio", "server",
+    "devices", "kiosk", "printer", "printers", "voice", "display", "gpio", "server",
 }
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
@@ -216,7 +218,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "vendor_id": (int, str), "product_id": (int, str), "width": int, "status_timeout": float,
                 "profile": str, "simulate": str, "connect_timeout": float, "write_timeout": float,
                 "dsrdtr": bool, "in_ep": (int, str), "out_ep": (int, str), "status": str,
-                "poll_seconds": float},
+                "poll_seconds": float, "confirm_timeout": float},
     "voice": {"engine": str, "template": str, "clips_dir": str, "speed": int, "chime": bool},
     "display": {"latest_calls": int, "flash_seconds": int},
     "gpio": {"pin_factory": str, "buttons": list, "paper_low_pin": (int, str),
@@ -398,6 +400,21 @@ def parse_config(text: str, file: str = "config") -> Config:
                 r.get(tbl, [name], key, kind, check=_between(*bounds) if bounds else None)
         sections[name] = dict(tbl)
 
+    printers: list[dict[str, Any]] = []
+    raw_printers = raw.get("printers", [])
+    if not isinstance(raw_printers, list):
+        raise r.fail(["printers"], "must be an array of tables: [[printers]]")
+    for i, item in enumerate(raw_printers):
+        p = ["printers", i]
+        tbl = r.table(item, p, set(FREE_SECTIONS["printer"]) | {"id", "devices"})
+        r.get(tbl, p, "id", str, check=_ident)
+        r.get(tbl, p, "devices", list, [], lambda v: None if all(isinstance(x, str) for x in v)
+              else "must list [[devices]] ids (strings)")
+        for key, kind in FREE_SECTIONS["printer"].items():
+            if key in tbl:
+                r.get(tbl, p, key, kind)
+        printers.append(dict(tbl))
+
     rules = CenterRules(
         center_name=center_name,
         center_name_en=r.get(center, ["center"], "name_en", str, ""),
@@ -416,7 +433,7 @@ def parse_config(text: str, file: str = "config") -> Config:
     return Config(
         rules=rules, staff=staff, devices=tuple(devices), public_url=public_url.rstrip("/"),
         token_hours=token_hours, public_issuing=bool(sections["kiosk"].get("public_issuing", False)),
-        sections=sections, source=file,
+        sections=sections, source=file, printers=tuple(printers),
     )
 
 

@@ -210,8 +210,13 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
         "/api/v1/tickets/{ticket_id}/reprint": {"post": _op(
             "Print a waiting or called ticket again", _ok("Reprinted"), EMPTY, params=ticket_param,
             body_required=False)},
-        "/api/v1/printer": {"get": _op("Printer and ticket-button health", _ok("Health"),
-                                       auth=False, errors=())},
+        "/api/v1/printer": {"get": _op(
+            "Printer and ticket-button health: the caller's printer, and `printers` (every one)",
+            _ok("Health"), auth=False, errors=(404,), params=[
+                {"name": "printer", "in": "query", "required": False,
+                 "schema": {"type": "string", "maxLength": 40}},
+                {"name": "refresh", "in": "query", "required": False,
+                 "schema": {"type": "string", "maxLength": 8}}])},
         "/api/v1/printer/simulate": {"post": _op(
             "Set the simulated printer's state (admin, simulated printer only)", _ok("State"),
             printer_simulate_schema(printer_states))},
@@ -222,7 +227,8 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
 
 
 def printer_simulate_schema(states: list[str]) -> dict[str, Any]:
-    return _obj({"state": {"type": "string", "enum": states}}, ["state"])
+    return _obj({"state": {"type": "string", "enum": states},
+                 "printer": {"type": "string", "maxLength": 40}}, ["state"])
 
 
 BUTTON_PRESS = _obj({"pin": {"type": ["integer", "string"], "maxLength": 12, "minimum": 0,

@@ -123,6 +123,10 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     INSERT INTO service_days (day, opened_at) SELECT day, MIN(at) FROM events GROUP BY day;
     """,
+    # v3: a kiosk ticket whose print is not confirmed yet is never called (kiosk/dispenser.py)
+    """
+    ALTER TABLE tickets ADD COLUMN print_pending INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -164,6 +168,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         rating=row["rating"],
         order=row["issue_order"],
         closed_reason=row["closed_reason"],
+        print_pending=bool(row["print_pending"]),
     )
 
 
@@ -177,6 +182,7 @@ def _ticket_params(t: Ticket) -> dict[str, Any]:
         "target_counter": t.target_counter, "outcome": t.outcome.value if t.outcome else None,
         "dossiers": t.dossiers, "recalls": t.recalls, "rating": t.rating,
         "issue_order": t.order, "closed_reason": t.closed_reason,
+        "print_pending": int(t.print_pending),
     }
 
 
@@ -184,6 +190,7 @@ _TICKET_COLUMNS = [
     "id", "day", "origin_field", "seq", "number", "field_id", "priority", "priority_group",
     "status", "issued_at", "source", "called_at", "finished_at", "counter", "staff",
     "target_counter", "outcome", "dossiers", "recalls", "rating", "issue_order", "closed_reason",
+    "print_pending",
 ]
 _INSERT_TICKET = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
@@ -216,11 +223,20 @@ class SqliteUnitOfWork:
         return int(row[0])
 
     def issued_count(self, day: date, origin_field: str) -> int:
+        """Numbers handed to citizens today: a number whose print failed (cancelled, never
+        printed) was burned, not handed out, and does not use up the daily cap."""
         row = self.db.execute(
             "SELECT last_seq FROM sequences WHERE day = ? AND field_id = ?",
             (day.isoformat(), origin_field),
         ).fetchone()
-        return int(row[0]) if row else 0
+        if not row:
+            return 0
+        (lost,) = self.db.execute(
+            "SELECT COUNT(*) FROM tickets WHERE day = ? AND origin_field = ? "
+            "AND status = 'cancelled' AND print_pending = 1",
+            (day.isoformat(), origin_field),
+        ).fetchone()
+        return int(row[0]) - int(lost)
 
     def insert_ticket(self, ticket: Ticket) -> None:
         self.db.execute(_INSERT_TICKET, _ticket_params(ticket))
@@ -240,7 +256,7 @@ class SqliteUnitOfWork:
             for priority in (1, 0):
                 row = self.db.execute(
                     f"SELECT * FROM tickets WHERE status = 'waiting' AND day = ? AND {where} "
-                    "AND priority = ? ORDER BY issue_order LIMIT 1",
+                    "AND priority = ? AND print_pending = 0 ORDER BY issue_order LIMIT 1",
                     (day.isoformat(), value, priority),
                 ).fetchone()
                 if row is not None:
@@ -273,6 +289,13 @@ class SqliteUnitOfWork:
         rows = self.db.execute(
             "SELECT * FROM tickets WHERE status IN ('waiting', 'called') AND day < ?",
             (day.isoformat(),),
+        )
+        return [_ticket(r) for r in rows]
+
+    def unconfirmed_prints(self) -> list[Ticket]:
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE print_pending = 1 AND status IN ('waiting', 'called') "
+            "ORDER BY issue_order"
         )
         return [_ticket(r) for r in rows]
 

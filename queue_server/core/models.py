@@ -65,6 +65,7 @@ class EventKind(str, enum.Enum):
     RATED = "rated"
     CANCELLED = "cancelled"
     REPRINTED = "reprinted"
+    PRINTED = "printed"  # the kiosk's printer confirmed the ticket (kiosk/dispenser.py)
     COUNTER_PAUSED = "counter_paused"
     COUNTER_RESUMED = "counter_resumed"
     # A visit still open when its day ended (staff went home, the citizen left): closed with the
@@ -145,6 +146,10 @@ class Ticket:
     order: int = 0
     # Why a ticket was closed other than by staff: None, or CLOSED_AT_DAY_END.
     closed_reason: str | None = None
+    # Issued by a kiosk whose printer has not confirmed the paper yet: never called, and
+    # cancelled at start-up if the hub stopped before the print's outcome was recorded. Stays
+    # set on a ticket cancelled because it was never printed (not a visit, not in the cap).
+    print_pending: bool = False
 
     def with_(self, **changes: object) -> "Ticket":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -78,6 +78,8 @@ class UnitOfWork(Protocol):
         """Remember that the hub turned to `day` (idempotent)."""
     def staffed_counters(self, day: date) -> set[int]:
         """Counters that called at least one ticket on `day`."""
+    def unconfirmed_prints(self) -> list[Ticket]:
+        """Open tickets (waiting or called) still marked `print_pending`, oldest first."""
 
 
 class TicketStore(Protocol):

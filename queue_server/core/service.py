@@ -248,7 +248,10 @@ class QueueService:
         priority: bool | None = None,
         priority_group: str | None = None,
         source: str = "api",
+        print_pending: bool = False,
     ) -> IssuedTicket:
+        """Issue a ticket (SPEC §3). With `print_pending`, the ticket waits in the queue but is
+        not called until `confirm_print` (a kiosk printing it); see `cancel_unconfirmed_prints`."""
         self._field(field_id)
         policy = self.rules.priority
         if priority_group is not None:
@@ -279,13 +282,14 @@ class QueueService:
                 id=str(uuid.uuid4()), day=day, origin_field=field_id, seq=seq,
                 number=field.format_number(seq), field_id=field_id, priority=priority,
                 priority_group=priority_group, status=TicketStatus.WAITING, issued_at=now,
-                source=source, order=tx.next_issue_order(),
+                source=source, order=tx.next_issue_order(), print_pending=print_pending,
             )
             tx.insert_ticket(ticket)
             ahead, est = self._estimate(tx, day, ticket)
             tx.append(self._event(EventKind.ISSUED, ticket, now, data={
                 "number": ticket.number, "priority": priority, "priority_group": priority_group,
-                "source": source, "waiting_ahead": ahead, "est_wait_min": est}))
+                "source": source, "waiting_ahead": ahead, "est_wait_min": est,
+                **({"print": "pending"} if print_pending else {})}))
             self._queue_changed(tx, pending, day)
         return IssuedTicket(ticket, ahead, est)
 
@@ -296,6 +300,8 @@ class QueueService:
             if ticket.status not in (TicketStatus.WAITING, TicketStatus.CALLED):
                 raise Conflict("not_cancellable", "Số này đã kết thúc, không thể hủy.",
                                f"A ticket that is {ticket.status.value} cannot be cancelled.")
+            # print_pending stays set on a ticket that was never printed: stats, the daily cap
+            # and reports can tell a lost print from a citizen who left.
             cancelled = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now)
             tx.save_ticket(cancelled)
             tx.append(self._event(EventKind.CANCELLED, ticket, now, ticket.counter, staff,
@@ -304,6 +310,35 @@ class QueueService:
             if ticket.status is TicketStatus.CALLED and ticket.counter is not None:
                 self._counter_changed(tx, pending, ticket.counter, None)
             self._ticket_changed(pending, cancelled)
+        return cancelled
+
+    def confirm_print(self, ticket_id: str, printer: str, printed_bytes: int) -> Ticket:
+        """The printer confirmed the ticket's paper: from now on it may be called. Logged as a
+        `printed` event with the printer's id and the job's size in bytes."""
+        with self._change() as (tx, _pending, now, _day):
+            ticket = self._ticket(tx, ticket_id)
+            if ticket.print_pending:
+                ticket = ticket.with_(print_pending=False)
+                tx.save_ticket(ticket)
+            tx.append(self._event(EventKind.PRINTED, ticket, now, data={
+                "number": ticket.number, "printer": printer, "bytes": printed_bytes}))
+        return ticket
+
+    def cancel_unconfirmed_prints(self, reason: str = "print_not_confirmed") -> list[Ticket]:
+        """Cancel every open ticket whose print was never confirmed (the hub stopped while it
+        was printing): nobody can be sure the citizen holds it, so it must never be called.
+        Called once at start-up, before any kiosk prints. Returns the cancelled tickets."""
+        cancelled: list[Ticket] = []
+        with self._change() as (tx, pending, now, day):
+            for ticket in tx.unconfirmed_prints():
+                done = ticket.with_(status=TicketStatus.CANCELLED, finished_at=now)
+                tx.save_ticket(done)
+                tx.append(self._event(EventKind.CANCELLED, ticket, now, ticket.counter, None,
+                                      {"reason": reason[:MAX_REASON_LENGTH]}))
+                self._ticket_changed(pending, done)
+                cancelled.append(done)
+            if cancelled:
+                self._queue_changed(tx, pending, day)
         return cancelled
 
     def record_reprint(self, ticket_id: str, by: str, printed_bytes: int) -> None:

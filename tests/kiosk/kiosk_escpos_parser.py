@@ -33,21 +33,34 @@ class DecodeError(ValueError):
 @dataclass
 class Raster:
     width_bytes: int
-    height: int
-    mode: int
+    rows: int
+    mode: int  # GS v 0 m: bit 0 double width, bit 1 double height (3 = quadruple)
     data: bytes
     x: int
     y: int
 
     @property
+    def scale(self) -> tuple[int, int]:
+        return (2 if self.mode & 1 else 1, 2 if self.mode & 2 else 1)
+
+    @property
     def width(self) -> int:
-        return self.width_bytes * 8
+        """On paper, in dots."""
+        return self.width_bytes * 8 * self.scale[0]
+
+    @property
+    def height(self) -> int:
+        """On paper, in dots."""
+        return self.rows * self.scale[1]
 
     def image(self) -> Image.Image:
-        """As a mode "1" image with PIL's convention (0 = black ink)."""
-        img = Image.frombytes("1", (self.width, self.height), self.data)
+        """As printed, a mode "1" image with PIL's convention (0 = black ink)."""
+        img = Image.frombytes("1", (self.width_bytes * 8, self.rows), self.data)
         # GS v 0: bit 1 = print a dot; PIL mode 1 frombytes: bit 1 = white.
-        return ImageOps.invert(img.convert("L")).convert("1")
+        img = ImageOps.invert(img.convert("L")).convert("1")
+        if self.scale != (1, 1):
+            img = img.resize((self.width, self.height), Image.Resampling.NEAREST)
+        return img
 
 
 @dataclass
@@ -160,13 +173,17 @@ def decode(stream: bytes, paper_width: int) -> Decoded:
                 if buffer:
                     raise DecodeError("GS v 0 with pending text")
                 mode = head[3]
+                if mode not in (0, 1, 2, 3, 48, 49, 50, 51):
+                    raise DecodeError(f"GS v 0: unknown mode {mode}")
                 xb = head[4] | head[5] << 8
                 h = head[6] | head[7] << 8
                 i += 8
                 data = need(xb * h)
                 i += xb * h
-                out.rasters.append(Raster(xb, h, mode, data, x_for(xb * 8), y))
-                y += h
+                raster = Raster(xb, h, mode & 3, data, 0, y)
+                raster.x = x_for(raster.width)
+                out.rasters.append(raster)
+                y += raster.height
             elif cmd == 0x28:  # GS ( k pL pH cn fn ...
                 head = need(5)
                 if head[2] != 0x6B:

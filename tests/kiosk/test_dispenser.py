@@ -217,7 +217,7 @@ def test_reprint_a_waiting_ticket_but_not_a_finished_one(setup: Setup) -> None:
     assert len(setup.tickets()) == 1, "a reprint issues nothing"
     with setup.store.reading() as tx:
         history = [(e["kind"], e["staff"]) for e in tx.events_for(first.ticket.id)]
-    assert history == [("issued", None), ("reprinted", "staff1")]
+        assert history == [("issued", None), ("printed", None), ("reprinted", "staff1")]
 
     setup.service.call_next(1, "staff1")
     setup.service.finish(1, "staff1", Outcome.RECEIVED)

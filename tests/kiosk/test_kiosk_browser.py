@@ -188,7 +188,7 @@ def test_printer_faults_are_said_plainly_and_issue_nothing(
     assert page.locator("#result-number").inner_text() == "2001", "the refusals used no number"
     waiting = requests.get(f"{hub.url}/api/v1/state", timeout=5).json()["waiting"]
     assert sum(waiting.values()) == 1
-    assert [kind for kind, _ in ticket_events(hub.data)] == ["issued"]
+    assert [kind for kind, _ in ticket_events(hub.data)] == ["issued", "printed"]
     page.close()
 
 

@@ -195,6 +195,7 @@
       if (r.ok && r.data) {
         state.authorized = !!r.data.authorized;
         state.authProblem = null;
+        state.printerId = r.data.printer && r.data.printer.printer;  // this screen's own printer
         setPrinter(r.data.printer);
       } else if (r.status === 401 && publicIssuing && state.token) {
         state.token = null;  // a refused token is not needed where anyone may issue
@@ -557,7 +558,11 @@
       if (changed && state.screen === "fields" && !state.busy) { render(); }
     });
     socket.on("device_health", function (payload) {
-      if (payload && payload.device === "printer") { setPrinter(payload); render(); }
+      // Every printer's health is pushed; a screen follows only its own (several kiosks).
+      if (payload && payload.device === "printer" &&
+          (!payload.printer || !state.printerId || payload.printer === state.printerId)) {
+        setPrinter(payload); render();
+      }
     });
   }
 
