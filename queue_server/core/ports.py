@@ -69,6 +69,12 @@ class UnitOfWork(Protocol):
     def last_event_id(self) -> int: ...
     def served_counts(self, day: date) -> dict[int, int]: ...
     def last_finished(self, day: date, counter: int) -> Ticket | None: ...
+    def tickets_numbered(self, day: date, number: str) -> list[Ticket]:
+        """Tickets of `day` whose printed number is `number`, in issue order."""
+    def waiting_by_target(self, day: date) -> list[tuple[str, int | None, int]]:
+        """Waiting tickets of `day` counted per (field, reserved counter or None)."""
+    def no_shows(self, day: date) -> list[Ticket]:
+        """The no-show tickets of `day`, most recently marked first."""
 
 
 class TicketStore(Protocol):
