@@ -110,6 +110,8 @@
       rate_skip: "Bỏ qua",
       rate_no_token: "Màn hình này chưa được cấp quyền ghi nhận đánh giá.",
       rate_no_token_sub: "Cán bộ kỹ thuật mở trang với mã thiết bị (?token=…), hoặc cán bộ quầy đăng nhập bên dưới.",
+      rate_bad_token: "Mã thiết bị của màn hình này không đúng hoặc đã bị thu hồi. Cán bộ kỹ thuật mở lại trang với mã mới (?token=…), hoặc cán bộ quầy đăng nhập bên dưới.",
+      rate_not_allowed: "Tài khoản hoặc mã thiết bị này không được ghi nhận đánh giá tại {counter}.",
       // landing
       land_kiosk: "Lấy số thứ tự",
       land_display: "Màn hình gọi số",
@@ -215,6 +217,8 @@
       rate_skip: "Skip",
       rate_no_token: "This screen may not record ratings yet.",
       rate_no_token_sub: "A technician opens it with its device token (?token=…), or counter staff log in below.",
+      rate_bad_token: "This screen's device token is wrong or was revoked. A technician opens the page again with a new token (?token=…), or counter staff log in below.",
+      rate_not_allowed: "This account or device may not record ratings at {counter}.",
       land_kiosk: "Take a number",
       land_display: "Calling display",
       land_counter: "Counter panel (staff)",
