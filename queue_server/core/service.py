@@ -631,12 +631,20 @@ class QueueService:
             absent = tx.no_shows(day)
             seq = tx.last_event_id()
         order = list(counter.fields) + [f for f in self.rules.fields if f not in counter.fields]
-        rows = {f: {"service": f, "own": f in counter.fields, "callable": 0, "waiting": 0,
-                    "reserved_here": 0, "reserved_elsewhere": 0} for f in order}
+
+        def blank(field_id: str) -> dict[str, Any]:
+            return {"service": field_id, "own": field_id in counter.fields, "callable": 0,
+                    "waiting": 0, "reserved_here": 0, "reserved_elsewhere": 0}
+
+        rows = {f: blank(f) for f in order}
         for field_id, target, count in counts:
             row = rows.get(field_id)
-            if row is None:  # a field removed from the config since the ticket was issued
-                continue
+            if row is None:
+                # A field removed from the config since the ticket was issued: only a ticket
+                # transferred to this counter can still be called here ("next" takes it).
+                if target != counter_no:
+                    continue
+                row = rows[field_id] = blank(field_id)
             if target is None:
                 row["waiting"] += count
             elif target == counter_no:
@@ -673,11 +681,12 @@ class QueueService:
     @staticmethod
     def normalize_number(text: str) -> str:
         """The printed number as staff type it ("1023", " a023 ") → as stored ("1023", "A023").
-        Raises InvalidRequest unless it is up to 3 letters followed by 1–6 digits."""
+        Raises InvalidRequest unless it is a field's prefix (0–2 letters A–Z, docs/configuration.md)
+        followed by 1–9 digits (start ≤ 999999 plus the day's tickets)."""
         value = "".join(text.split()).upper()
         letters = value.rstrip("0123456789")
         digits = value[len(letters):]
-        if not (1 <= len(digits) <= 6 and len(letters) <= 3 and letters.isascii()
+        if not (1 <= len(digits) <= 9 and len(letters) <= 2 and letters.isascii()
                 and (letters.isalpha() or not letters)):
             raise InvalidRequest("bad_number",
                                  f"'{text.strip()[:20]}' không phải số thứ tự. Hãy nhập đúng số in trên phiếu, ví dụ 1023 hoặc A023.",

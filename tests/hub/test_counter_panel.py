@@ -106,8 +106,9 @@ def test_call_by_number_brings_back_a_no_show(center: Center) -> None:
     ("", InvalidRequest, "bad_number"),
     ("abc", InvalidRequest, "bad_number"),
     ("10 23x", InvalidRequest, "bad_number"),
-    ("ABCD1", InvalidRequest, "bad_number"),
-    ("1234567", InvalidRequest, "bad_number"),
+    ("ABC1", InvalidRequest, "bad_number"),
+    ("1234567890", InvalidRequest, "bad_number"),
+    ("1234567", NotFound, "unknown_number"),
     ("Đ001", InvalidRequest, "bad_number"),
     ("9999", NotFound, "unknown_number"),
     ("D001", Conflict, "foreign_field"),  # Đất đai: counter 1 does not serve it
