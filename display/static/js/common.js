@@ -96,7 +96,7 @@
       btn_call_number: "Gọi số theo yêu cầu",
       call_title: "Gọi một số cụ thể",
       call_number_label: "Số in trên phiếu (ví dụ 1023 hoặc A023)",
-      call_hint: "Số đang chờ hoặc số vắng mặt hôm nay thuộc lĩnh vực của quầy này.",
+      call_hint: "Số đang chờ hoặc số vắng mặt hôm nay thuộc lĩnh vực của quầy này. Số đang phục vụ (nếu có) được kết thúc như khi gọi số tiếp theo.",
       call_type_number: "Hãy nhập số in trên phiếu.",
       msg_requeued: "Đã xếp số {number} trở lại hàng chờ.",
       // rating
@@ -204,7 +204,7 @@
       btn_call_number: "Call a number",
       call_title: "Call a specific number",
       call_number_label: "Number printed on the ticket (e.g. 1023 or A023)",
-      call_hint: "A waiting number, or today's no-show, of this counter's services.",
+      call_hint: "A waiting number, or today's no-show, of this counter's services. The number being served (if any) is finished as with Call next.",
       call_type_number: "Type the number printed on the ticket.",
       msg_requeued: "Number {number} is back in the queue.",
       rate_prompt: "Please rate our service",

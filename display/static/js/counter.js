@@ -323,12 +323,14 @@
       list.appendChild(el("li", { class: "no-show-item", "data-no-show": ticket.number }, [
         el("span", { class: "no-show-number", text: ticket.number }),
         el("span", { class: "no-show-meta", text: meta }),
-        el("button", { type: "button", class: "btn small secondary", "data-requeue": ticket.id,
-                       text: t("btn_requeue"), disabled: busy,
-                       onclick: function () { requeue(ticket); } }),
-        el("button", { type: "button", class: "btn small", "data-call-now": ticket.number,
-                       text: t("btn_call_now"), disabled: busy || paused,
-                       onclick: function () { callNumber(ticket.number); } })
+        el("span", { class: "no-show-actions" }, [
+          el("button", { type: "button", class: "btn small secondary", "data-requeue": ticket.id,
+                         text: t("btn_requeue"), disabled: busy,
+                         onclick: function () { requeue(ticket); } }),
+          el("button", { type: "button", class: "btn small", "data-call-now": ticket.number,
+                         text: t("btn_call_now"), disabled: busy || paused,
+                         onclick: function () { callNumber(ticket.number); } })
+        ])
       ]));
     });
   }
