@@ -323,10 +323,11 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    # -------------------------------------------------------- the counter panel
+    # ------------------------------------------- the counter panel and rating screen
     # What /counter needs beyond the plain buttons (SPEC §3): what this counter can call, today's
     # no-shows of its fields with a re-queue, and calling one number on request. Staff only for
-    # their own counter (403 otherwise), like every counter action.
+    # their own counter (403 otherwise), like every counter action. And what /rate/<n> checks
+    # when it opens: may its token record a rating there.
 
     def may_rate_at(principal: Principal | None, n: int) -> bool:
         """Whether POST /counters/<n>/rating would accept this caller (a device with the rate
