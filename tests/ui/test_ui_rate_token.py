@@ -104,3 +104,24 @@ def test_a_tap_refused_for_a_revoked_login_is_sent_after_logging_in(demo_hub: Hu
     rated = requests.get(f"{hub.url}/api/v1/counters/6/rating", timeout=10).json()
     assert rated["target"] is None  # the visit is rated: nothing more to offer
     assert number
+
+
+def test_a_tap_lost_to_the_network_is_sent_when_the_hub_answers_again(demo_hub: HubProcess,
+                                                                      open_page: Any) -> None:
+    hub = demo_hub  # counter 3 (Đất đai)
+    screen = open_page(f"{hub.url}/rate/3?token=demo-device", viewport=(1280, 800))
+    expect(screen.locator("body")).to_have_attribute("data-rate-state", "idle")
+    number = serve(hub, 3, "dat-dai", "staff3")
+    expect(screen.locator("body")).to_have_attribute("data-rate-state", "ask")
+    expect(screen.locator("#rate-number")).to_have_text(f"Lượt phục vụ số {number}")
+
+    screen.context.set_offline(True)
+    screen.get_by_role("button", name="Chưa hài lòng").click()
+    screen.get_by_role("button", name="Bỏ qua").click()
+    expect(screen.locator("#rate-error")).to_have_text(
+        "Không kết nối được với máy chủ. Vui lòng kiểm tra mạng và thử lại.")
+    assert rated_levels(hub, 3) == [0, 0, 0]
+    screen.context.set_offline(False)
+    # After the error notice the screen asks the hub again and sends the level pressed.
+    expect(screen.locator("body")).to_have_attribute("data-rate-state", "thanks", timeout=15000)
+    assert rated_levels(hub, 3) == [0, 0, 1]

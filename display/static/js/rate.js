@@ -12,9 +12,10 @@
  * so no CSRF exposure. The screen checks its token when it opens and on every refresh (the
  * rating GET answers `authorized`, or 401 for a bad token), as /kiosk does: a screen whose token
  * is wrong, revoked or not allowed at this counter shows why and the staff login, never the
- * smileys. If the hub refuses a tap all the same (the token was revoked a moment before), the
- * level the citizen pressed is kept and sent once a staff member logs in here, if it is still
- * the same visit.
+ * smileys. If a tap cannot be recorded all the same (the token was revoked a moment before, the
+ * network or the hub's storage failed), the level the citizen pressed is kept and sent by the
+ * first refresh that is allowed to and still offers the same visit (after a staff login here,
+ * or when the hub answers again); a different visit drops it.
  */
 (function () {
   "use strict";
@@ -240,7 +241,11 @@
   function submit(level, reason) {
     if (sending) return;
     var auth = token();
-    if (!auth) { show("auth"); return; }
+    if (!auth) {
+      pending = { level: level, reason: reason, number: target && target.number };
+      showAuth(null);
+      return;
+    }
     sending = true;
     chosen = null;
     if (holdTimer) { window.clearTimeout(holdTimer); holdTimer = null; }
@@ -259,6 +264,11 @@
         forgetDeviceToken(auth);
         showAuth(wasDevice && error.status === 401 ? t("rate_bad_token") : error.message);
         return;
+      }
+      if (error.status === 0 || error.status >= 500) {
+        // The hub is unreachable or its storage is failing: the citizen's choice is kept and
+        // sent by the next refresh that still offers the same visit (after the error notice).
+        pending = { level: level, reason: reason, number: target && target.number };
       }
       target = null;
       showError(error.message);
