@@ -64,7 +64,7 @@ def test_a_wrong_device_token_is_caught_when_the_screen_opens(demo_hub: HubProce
     # Staff of another counter may not record ratings here: said plainly, still no smileys.
     login_on_screen(screen, "staff4")
     expect(screen.locator("#rate-login-error")).to_have_text(
-        "Tài khoản hoặc mã thiết bị này không được ghi nhận đánh giá tại Quầy 5.")
+        "Tài khoản hoặc mã thiết bị này không được phép ghi nhận đánh giá tại Quầy 5.")
     expect(screen.locator("[data-level]")).to_have_count(0)
 
     # Counter 5's own staff log in: the visit just served is offered, and the tap is recorded.

@@ -111,7 +111,7 @@
       rate_no_token: "Màn hình này chưa được cấp quyền ghi nhận đánh giá.",
       rate_no_token_sub: "Cán bộ kỹ thuật mở trang với mã thiết bị (?token=…), hoặc cán bộ quầy đăng nhập bên dưới.",
       rate_bad_token: "Mã thiết bị của màn hình này không đúng hoặc đã bị thu hồi. Cán bộ kỹ thuật mở lại trang với mã mới (?token=…), hoặc cán bộ quầy đăng nhập bên dưới.",
-      rate_not_allowed: "Tài khoản hoặc mã thiết bị này không được ghi nhận đánh giá tại {counter}.",
+      rate_not_allowed: "Tài khoản hoặc mã thiết bị này không được phép ghi nhận đánh giá tại {counter}.",
       // landing
       land_kiosk: "Lấy số thứ tự",
       land_display: "Màn hình gọi số",
