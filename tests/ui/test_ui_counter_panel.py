@@ -211,3 +211,17 @@ def test_a_revoked_login_shows_the_login_when_the_panel_opens(demo_hub: HubProce
     expect(desk.locator("#login-view")).to_be_visible()
     expect(desk.locator("#login-error")).to_have_text("Phiên đăng nhập không hợp lệ. Vui lòng đăng nhập lại.")
     expect(desk.locator("#work-view")).to_be_hidden()
+
+
+def test_the_new_parts_of_the_panel_in_english(demo_hub: HubProcess, open_page: Any) -> None:
+    hub = demo_hub  # counter 2: nothing of its own waits, nothing absent
+    desk = open_page(f"{hub.url}/counter?lang=en", viewport=(1366, 768))
+    staff_login(desk, "staff2")
+    expect(desk.locator(".callable-row")).to_contain_text("This counter can call")
+    expect(desk.locator("#no-show-none")).to_have_text("No no-shows yet.")
+    desk.keyboard.press("g")
+    expect(desk.locator("#call-dialog h2")).to_have_text("Call a specific number")
+    desk.keyboard.type("zz")
+    desk.keyboard.press("Enter")
+    expect(desk.locator("#call-error")).to_have_text(
+        "'zz' is not a ticket number; type the number printed on the ticket, e.g. 1023 or A023.")
