@@ -52,6 +52,7 @@ def test_counts_are_what_this_counter_can_call(demo_hub: HubProcess, open_page: 
     staff_login(desk, "staff1")
     expect(desk.locator('[data-waiting="ho-tich"]')).to_have_text("1")
     desk.keyboard.press("n")
+    expect(desk.locator("#message")).to_have_text("Đã gọi số 1001.")  # the answer came: not busy
     expect(desk.locator("#current-number")).to_have_text("1001")
 
     # Transfer to counter 3 with the keyboard only: C, Tab to the counter list, arrows, Enter.
@@ -84,6 +85,7 @@ def test_counts_are_what_this_counter_can_call(demo_hub: HubProcess, open_page: 
     expect(other.locator(".waiting-item.own", has_text="Hộ tịch")).to_contain_text("chuyển đến")
     expect(other.locator("#callable-total")).to_have_text("1")
     other.keyboard.press("n")
+    expect(other.locator("#message")).to_have_text("Đã gọi số 1001.")  # the answer came: not busy
     expect(other.locator("#current-number")).to_have_text("1001")
     expect(other.locator("#callable-total")).to_have_text("0")
     expect(desk.locator('[data-reserved="ho-tich"]')).to_have_count(0)  # counter 1 is told too
@@ -136,6 +138,7 @@ def test_enter_confirms_every_dialog(demo_hub: HubProcess, open_page: Any) -> No
 
     # Transfer: a service chosen with the arrow keys, then Enter.
     desk.keyboard.press("n")
+    expect(desk.locator("#message")).to_have_text("Đã gọi số 4001.")  # the answer came: not busy
     expect(desk.locator("#current-number")).to_have_text("4001")
     desk.keyboard.press("c")
     expect(desk.locator("#transfer-service")).to_be_focused()
@@ -156,6 +159,7 @@ def test_no_shows_are_requeued_and_numbers_called_from_the_panel(demo_hub: HubPr
     staff_login(desk, "staff6")
     expect(desk.locator("#no-show-none")).to_be_visible()
     desk.keyboard.press("n")
+    expect(desk.locator("#message")).to_have_text("Đã gọi số 6001.")  # the answer came: not busy
     expect(desk.locator("#current-number")).to_have_text("6001")
     desk.keyboard.press("v")
     expect(desk.locator("#message")).to_have_text("Đã đánh dấu số 6001 vắng mặt.")
@@ -170,6 +174,7 @@ def test_no_shows_are_requeued_and_numbers_called_from_the_panel(demo_hub: HubPr
     expect(desk.locator('[data-no-show="6001"]')).to_have_count(0)
     expect(desk.locator('[data-waiting="bao-tro-xa-hoi"]')).to_have_text("3")
     desk.keyboard.press("n")
+    expect(desk.locator("#message")).to_have_text("Đã gọi số 6001.")  # the answer came: not busy
     expect(desk.locator("#current-number")).to_have_text("6001")
 
     # Call a number out of order; a typo and a number of another field are refused in the dialog,

@@ -307,12 +307,18 @@
     renderNoShows();
   }
 
+  var noShowsDrawn = null;
   function renderNoShows() {
     var list = $("no-show-list");
-    list.textContent = "";
     var absent = (queueView && queueView.no_shows) || [];
     $("no-show-none").hidden = absent.length > 0 || !queueView;
     var paused = !!view && view.status === "paused";
+    // Redrawn only when something shown changed, so a button focused with Tab keeps its focus
+    // while the hub's updates come and go.
+    var key = JSON.stringify([absent.map(function (x) { return [x.id, x.finished_at]; }), busy, paused]);
+    if (key === noShowsDrawn) return;
+    noShowsDrawn = key;
+    list.textContent = "";
     var clock = QS.formatter(null, { hour: "2-digit", minute: "2-digit", hour12: false });
     absent.forEach(function (ticket) {
       var meta = t("no_show_marked", {
