@@ -100,6 +100,7 @@ def test_enter_confirms_every_dialog(demo_hub: HubProcess, open_page: Any) -> No
 
     # Pause: a preset duration clicked with the mouse, then Enter.
     desk.keyboard.press("p")
+    expect(desk.locator("#pause-dialog")).to_be_visible()
     desk.locator("#pause-dialog").get_by_role("button", name="30", exact=True).click()
     expect(desk.locator("#pause-minutes")).to_have_value("30")
     desk.keyboard.press("Enter")
@@ -111,6 +112,7 @@ def test_enter_confirms_every_dialog(demo_hub: HubProcess, open_page: Any) -> No
     assert mine["status"] == "paused" and 25 * 60 < left.total_seconds() <= 30 * 60
     desk.keyboard.press("t")
     expect(desk.locator("#pause-banner")).to_be_hidden()
+    expect(desk.locator("#message")).to_have_text("Quầy đã mở lại.")
 
     # Enter on the Cancel button cancels: nothing is called.
     desk.keyboard.press("g")
@@ -122,13 +124,16 @@ def test_enter_confirms_every_dialog(demo_hub: HubProcess, open_page: Any) -> No
 
     # Call a number: type it, Enter.
     desk.keyboard.press("g")
+    expect(desk.locator("#call-number")).to_be_focused()
     desk.keyboard.type("4002")
     desk.keyboard.press("Enter")
     expect(desk.locator("#current-number")).to_have_text("4002")
     expect(desk.locator("#call-dialog")).to_be_hidden()
 
     # Finish: an outcome picked with the mouse (focus on its radio), then Enter.
+    expect(desk.get_by_role("button", name="Hoàn thành")).to_be_enabled()  # the hub's state came
     desk.keyboard.press("h")
+    expect(desk.locator("#finish-dialog")).to_be_visible()
     desk.get_by_text("Trả kết quả").click()
     desk.keyboard.press("Enter")
     expect(desk.locator("#finish-dialog")).to_be_hidden()
@@ -140,6 +145,7 @@ def test_enter_confirms_every_dialog(demo_hub: HubProcess, open_page: Any) -> No
     desk.keyboard.press("n")
     expect(desk.locator("#message")).to_have_text("Đã gọi số 4001.")  # the answer came: not busy
     expect(desk.locator("#current-number")).to_have_text("4001")
+    expect(desk.get_by_role("button", name="Chuyển")).to_be_enabled()
     desk.keyboard.press("c")
     expect(desk.locator("#transfer-service")).to_be_focused()
     desk.keyboard.press("ArrowDown")
@@ -180,6 +186,7 @@ def test_no_shows_are_requeued_and_numbers_called_from_the_panel(demo_hub: HubPr
     # Call a number out of order; a typo and a number of another field are refused in the dialog,
     # which stays open with the hub's reason.
     desk.keyboard.press("g")
+    expect(desk.locator("#call-number")).to_be_focused()
     desk.keyboard.type("6O03")
     desk.keyboard.press("Enter")
     expect(desk.locator("#call-error")).to_have_text(
@@ -226,6 +233,7 @@ def test_the_new_parts_of_the_panel_in_english(demo_hub: HubProcess, open_page: 
     expect(desk.locator("#no-show-none")).to_have_text("No no-shows yet.")
     desk.keyboard.press("g")
     expect(desk.locator("#call-dialog h2")).to_have_text("Call a specific number")
+    expect(desk.locator("#call-number")).to_be_focused()
     desk.keyboard.type("zz")
     desk.keyboard.press("Enter")
     expect(desk.locator("#call-error")).to_have_text(
