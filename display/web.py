@@ -8,8 +8,12 @@ center's name and the rating levels to paint the first frame.
 
     /display            every counter (or `?zone=<id>`: one zone), latest calls, waiting, voice;
                         reads [voice] chime, [display] latest_calls and flash_seconds
-    /counter            staff panel (`?n=3` lets admin / manager pick a counter)
-    /rate/<n>           counter-side rating touchscreen (`?token=<device token>` once)
+    /counter            staff panel (`?n=3` lets admin / manager pick a counter): the buttons, what
+                        this counter can call (tickets transferred elsewhere counted apart),
+                        today's no-shows with a re-queue, calling a number (GET /counters/<n>/queue,
+                        POST /counters/<n>/requeue and /call)
+    /rate/<n>           counter-side rating touchscreen (`?token=<device token>` once); like /kiosk
+                        it checks its token when it opens, before any smiley can be tapped
     /                   a landing page linking the others
 
 Every page is sent with a Content-Security-Policy that allows only this origin: a page that

@@ -287,7 +287,10 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.get("/api/v1/counters/<int:n>/rating")
     def rating_target(n: int) -> Response:
-        return jsonify({"target": service.rating_target(n)})
+        # `authorized`: may this caller's token record the rating here? The screen asks when it
+        # opens and on every refresh, so a wrong token shows before a citizen taps (401 if bad).
+        principal = caller(auth, required=False)
+        return jsonify({"target": service.rating_target(n), "authorized": may_rate_at(principal, n)})
 
     @bp.post("/api/v1/counters/<int:n>/rating")
     def rate_at_counter(n: int) -> tuple[Response, int]:
@@ -323,5 +326,41 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         return Response(buffer.getvalue(), mimetype=(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    # ------------------------------------------- the counter panel and rating screen
+    # What /counter needs beyond the plain buttons (SPEC §3): what this counter can call, today's
+    # no-shows of its fields with a re-queue, and calling one number on request. Staff only for
+    # their own counter (403 otherwise), like every counter action. And what /rate/<n> checks
+    # when it opens: may its token record a rating there.
+
+    def may_rate_at(principal: Principal | None, n: int) -> bool:
+        """Whether POST /counters/<n>/rating would accept this caller (a device with the rate
+        scope, or staff allowed on counter n)."""
+        if principal is None:
+            return False
+        try:
+            principal.require("rate")
+            if not principal.is_device:
+                service.authorize_counter(n, principal.counters_allowed())
+        except (errors.Forbidden, errors.NotFound):
+            return False
+        return True
+
+    @bp.get("/api/v1/counters/<int:n>/queue")
+    def counter_queue(n: int) -> Response:
+        acting_on(n)
+        return jsonify(service.counter_queue(n))
+
+    @bp.post("/api/v1/counters/<int:n>/requeue")
+    def requeue_at_counter(n: int) -> tuple[Response, int]:
+        principal = acting_on(n)
+        data = reader.body(openapi.REQUEUE_AT_COUNTER)
+        return ticket_out(service.requeue_at_counter(n, data["ticket"], principal.name))
+
+    @bp.post("/api/v1/counters/<int:n>/call")
+    def call_number(n: int) -> tuple[Response, int]:
+        principal = acting_on(n)
+        data = reader.body(openapi.CALL_NUMBER)
+        return ticket_out(service.call_number(n, data["number"], principal.name))
 
     return bp

@@ -35,6 +35,8 @@ FINISH = _obj({"outcome": {"type": "string", "enum": [o.value for o in Outcome]}
 PAUSE = _obj({"reason": {"type": "string", "enum": list(PAUSE_REASONS)},
               "minutes": {"type": "integer", "minimum": 1, "maximum": 480}, "note": TEXT}, ["reason"])
 CANCEL = _obj({"reason": TEXT})
+REQUEUE_AT_COUNTER = _obj({"ticket": {"type": "string", "minLength": 1, "maxLength": 64}}, ["ticket"])
+CALL_NUMBER = _obj({"number": {"type": "string", "minLength": 1, "maxLength": 20}}, ["number"])
 
 
 def counter_rating_schema(levels: int) -> dict[str, Any]:
@@ -175,8 +177,9 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "/api/v1/counters/{n}/pause": counter_op("Pause the counter", _ok("Paused"), PAUSE, True),
             "/api/v1/counters/{n}/resume": counter_op("Resume the counter", _ok("Open"), EMPTY, False),
             "/api/v1/counters/{n}/rating": {
-                "get": _op("What the counter-side rating screen offers now (the number just served)",
-                           _ok("Rating target or null"), auth=False, errors=(404,), params=counter_param),
+                "get": _op("What the counter-side rating screen offers now (the number just served), "
+                           "and whether the caller's bearer token may record it (`authorized`)",
+                           _ok("Rating target or null"), auth=False, errors=(401, 404), params=counter_param),
                 "post": _op("Rate the visit this counter just finished", _ok("Rated", code=201),
                             counter_rating_schema(rating_levels), errors=(400, 401, 403, 404, 409),
                             params=counter_param)},
@@ -191,6 +194,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                         "schema": {"type": "string", "format": "binary"}}}}},
                 params=date_params, errors=(400, 401, 403))},
+            **panel_paths(counter_param, ticket_ref),
             **(extra_paths or {}),
         },
     }
@@ -233,3 +237,41 @@ def printer_simulate_schema(states: list[str]) -> dict[str, Any]:
 
 BUTTON_PRESS = _obj({"pin": {"type": ["integer", "string"], "maxLength": 12, "minimum": 0,
                              "maximum": 53}}, ["pin"])
+
+
+def panel_paths(counter_param: list[Any], ticket_ref: dict[str, Any]) -> dict[str, Any]:
+    """The staff panel's routes (SPEC §3): what a counter can call, its no-shows, call by number."""
+    queue_row = _obj({"service": {"type": "string"}, "own": {"type": "boolean"},
+                      "callable": {"type": "integer"}, "waiting": {"type": "integer"},
+                      "reserved_here": {"type": "integer"}, "reserved_elsewhere": {"type": "integer"}})
+    queue = _obj({"counter": {"type": "integer"}, "seq": {"type": "integer"},
+                  "callable": {"type": "integer"}, "fields": {"type": "array", "items": queue_row},
+                  "no_shows": {"type": "array", "items": ticket_ref}})
+    queue_op = _op(
+        "What this counter can call per service (tickets transferred to other counters counted "
+        "apart) and today's no-shows of its services (staff: own counter only)",
+        _ok("Counter queue", queue), errors=(401, 403, 404), params=counter_param)
+    queue_op["responses"]["200"]["content"]["application/json"]["example"] = {
+        "counter": 1, "seq": 42, "callable": 2,
+        "fields": [{"service": "ho-tich", "own": True, "callable": 2, "waiting": 2,
+                    "reserved_here": 0, "reserved_elsewhere": 1}],
+        "no_shows": [{"id": "6f1c0c1e-8d3a-4c39-9a57-2f4a1c7e9b10", "number": "1004",
+                      "service": "ho-tich", "status": "no_show", "counter": 1,
+                      "issued_at": "2026-11-30T08:02:11+07:00"}]}
+
+    def post(summary: str, body: dict[str, Any], example: dict[str, Any], ok: str) -> dict[str, Any]:
+        op = _op(summary, _ok(ok, ticket_ref), body, params=counter_param)
+        op["requestBody"]["content"]["application/json"]["example"] = example
+        return {"post": op}
+
+    return {
+        "/api/v1/counters/{n}/queue": {"get": queue_op},
+        "/api/v1/counters/{n}/requeue": post(
+            "Put today's no-show of this counter's services back in its queue, at its original place",
+            REQUEUE_AT_COUNTER, {"ticket": "6f1c0c1e-8d3a-4c39-9a57-2f4a1c7e9b10"}, "Re-queued"),
+        "/api/v1/counters/{n}/call": post(
+            "Call one ticket by the number printed on it: waiting in this counter's services (not "
+            "transferred to another counter), or today's no-show (re-queued and called); the "
+            "ticket being served is finished first, as with next",
+            CALL_NUMBER, {"number": "1023"}, "Called"),
+    }

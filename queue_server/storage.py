@@ -439,6 +439,28 @@ class SqliteUnitOfWork:
             for r in rows
         ]
 
+    # -- the counter panel's reads (no-shows, call by number, what a counter can call)
+    def tickets_numbered(self, day: date, number: str) -> list[Ticket]:
+        """Tickets of `day` whose printed number is `number` (one per field at most), in issue order."""
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE day = ? AND number = ? ORDER BY issue_order",
+            (day.isoformat(), number))
+        return [_ticket(r) for r in rows]
+
+    def waiting_by_target(self, day: date) -> list[tuple[str, int | None, int]]:
+        """Waiting tickets of `day` counted per (field, reserved counter or None)."""
+        rows = self.db.execute(
+            "SELECT field_id, target_counter, COUNT(*) FROM tickets WHERE status = 'waiting' AND print_pending = 0 "
+            "AND day = ? GROUP BY field_id, target_counter", (day.isoformat(),))
+        return [(r[0], None if r[1] is None else int(r[1]), int(r[2])) for r in rows]
+
+    def no_shows(self, day: date) -> list[Ticket]:
+        """The no-show tickets of `day`, most recently marked first."""
+        rows = self.db.execute(
+            "SELECT * FROM tickets WHERE status = 'no_show' AND day = ? ORDER BY finished_at DESC",
+            (day.isoformat(),))
+        return [_ticket(r) for r in rows]
+
 
 class SqliteStore:
     """Owns the database file of one center (and the lock on its data folder)."""

@@ -80,6 +80,12 @@ class UnitOfWork(Protocol):
         """Counters that called at least one ticket on `day`."""
     def unconfirmed_prints(self) -> list[Ticket]:
         """Open tickets (waiting or called) still marked `print_pending`, oldest first."""
+    def tickets_numbered(self, day: date, number: str) -> list[Ticket]:
+        """Tickets of `day` whose printed number is `number`, in issue order."""
+    def waiting_by_target(self, day: date) -> list[tuple[str, int | None, int]]:
+        """Waiting tickets of `day` counted per (field, reserved counter or None)."""
+    def no_shows(self, day: date) -> list[Ticket]:
+        """The no-show tickets of `day`, most recently marked first."""
 
 
 class TicketStore(Protocol):

@@ -696,6 +696,176 @@ class QueueService:
             raise Forbidden("foreign_counter", f"Bạn không được thao tác trên quầy {counter_no}.",
                             f"You may not act on counter {counter_no}.")
 
+    # ------------------------------------------------------------ counter panel
+    # What the staff panel needs beyond the plain buttons (SPEC §3): what this counter can call,
+    # today's no-shows of its fields with a re-queue, and calling one number on request.
+
+    def _panel_may_touch(self, counter: Counter, ticket: Ticket) -> bool:
+        """A counter may act on a ticket of one of its fields, one reserved for it, or one it
+        called itself (a no-show it marked, even after a transfer brought it from elsewhere)."""
+        return (ticket.field_id in counter.fields or ticket.target_counter == counter.number
+                or ticket.counter == counter.number)
+
+    def counter_queue(self, counter_no: int) -> dict[str, Any]:
+        """What counter `counter_no` can call now, per field, and today's no-shows it may re-queue.
+
+        Shape: {"counter", "seq", "callable": int, "fields": [{"service", "own", "callable",
+        "waiting", "reserved_here", "reserved_elsewhere"}] (the counter's fields in calling order,
+        then the others), "no_shows": [ticket_json…]}. `waiting` counts the field's unreserved
+        tickets (any counter serving the field may call them); `callable` is what this counter
+        may call from the field: its unreserved tickets if the counter serves it, plus those
+        transferred to this counter; tickets transferred to other counters are only counted apart,
+        in `reserved_elsewhere` (SPEC §3 Calling, Transfer). Raises NotFound for an unknown counter.
+        """
+        counter = self.counter(counter_no)
+        with self._lock, self.store.reading() as tx:
+            day = self.today()
+            counts = tx.waiting_by_target(day)
+            absent = tx.no_shows(day)
+            seq = tx.last_event_id()
+        order = list(counter.fields) + [f for f in self.rules.fields if f not in counter.fields]
+
+        def blank(field_id: str) -> dict[str, Any]:
+            return {"service": field_id, "own": field_id in counter.fields, "callable": 0,
+                    "waiting": 0, "reserved_here": 0, "reserved_elsewhere": 0}
+
+        rows = {f: blank(f) for f in order}
+        for field_id, target, count in counts:
+            row = rows.get(field_id)
+            if row is None:
+                # A field removed from the config since the ticket was issued: only a ticket
+                # transferred to this counter can still be called here ("next" takes it).
+                if target != counter_no:
+                    continue
+                row = rows[field_id] = blank(field_id)
+            if target is None:
+                row["waiting"] += count
+            elif target == counter_no:
+                row["reserved_here"] += count
+            else:
+                row["reserved_elsewhere"] += count
+        for row in rows.values():
+            row["callable"] = (row["waiting"] if row["own"] else 0) + row["reserved_here"]
+        return {
+            "counter": counter_no,
+            "seq": seq,
+            "callable": sum(int(r["callable"]) for r in rows.values()),
+            "fields": list(rows.values()),
+            "no_shows": [ticket_json(t, self.rules) for t in absent if self._panel_may_touch(counter, t)],
+        }
+
+    def requeue_at_counter(self, counter_no: int, ticket_id: str, staff: str | None) -> Ticket:
+        """Re-queue today's no-show `ticket_id` from counter `counter_no`'s panel: allowed for a
+        ticket of one of the counter's fields, or one this counter marked (SPEC §3: "a no-show
+        ticket can be re-queued by staff"). It goes back to its queue at its original place.
+        Raises NotFound (unknown counter or ticket), Conflict (not a no-show of today, or of a
+        field this counter does not serve)."""
+        counter = self.counter(counter_no)
+        with self._lock:
+            ticket = self.get_ticket(ticket_id)
+            if not self._panel_may_touch(counter, ticket):
+                field = self.rules.fields.get(ticket.field_id)
+                name = field.name if field else ticket.field_id
+                raise Conflict("foreign_field",
+                               f"Số {ticket.number} thuộc lĩnh vực {name}, {counter.name} không phục vụ lĩnh vực này.",
+                               f"Number {ticket.number} belongs to a service counter {counter_no} does not serve.")
+            return self.requeue(ticket_id, staff, counter_no)
+
+    @staticmethod
+    def normalize_number(text: str) -> str:
+        """The printed number as staff type it ("1023", " a023 ") → as stored ("1023", "A023").
+        Raises InvalidRequest unless it is a field's prefix (0–2 letters A–Z, docs/configuration.md)
+        followed by 1–9 digits (start ≤ 999999 plus the day's tickets)."""
+        value = "".join(text.split()).upper()
+        letters = value.rstrip("0123456789")
+        digits = value[len(letters):]
+        if not (1 <= len(digits) <= 9 and len(letters) <= 2 and letters.isascii()
+                and (letters.isalpha() or not letters)):
+            raise InvalidRequest("bad_number",
+                                 f"'{text.strip()[:20]}' không phải số thứ tự. Hãy nhập đúng số in trên phiếu, ví dụ 1023 hoặc A023.",
+                                 f"'{text.strip()[:20]}' is not a ticket number; type the number printed on the ticket, e.g. 1023 or A023.")
+        return value
+
+    def call_number(self, counter_no: int, number: str, staff: str | None) -> Ticket:
+        """Call one given ticket at `counter_no`, by the number printed on it.
+
+        The ticket must be today's, in one of the counter's fields (or transferred to this
+        counter), and either waiting (not reserved for another counter) or a no-show, which is
+        re-queued and called in the same transaction (events `requeued`, then `called`). As with
+        "next" (SPEC §3 Calling), a ticket still being served here is finished first with no
+        outcome recorded. Raises InvalidRequest (not a number), NotFound (no such number today),
+        Conflict (paused counter, another field, reserved elsewhere, being served, finished).
+        """
+        counter = self.counter(counter_no)
+        wanted = self.normalize_number(number)
+        with self._change() as (tx, pending, now, day):
+            self._require_open(tx, counter_no)
+            found = tx.tickets_numbered(day, wanted)
+            mine = [t for t in found if self._panel_may_touch(counter, t)]
+            if not found:
+                raise NotFound("unknown_number", f"Hôm nay chưa cấp số {wanted}.",
+                               f"No ticket numbered {wanted} was issued today.")
+            if not mine:
+                other = found[0]
+                field = self.rules.fields.get(other.field_id)
+                name = field.name if field else other.field_id
+                raise Conflict("foreign_field",
+                               f"Số {wanted} thuộc lĩnh vực {name}, {counter.name} không phục vụ lĩnh vực này.",
+                               f"Number {wanted} belongs to {(field.name_en or field.name) if field else name}, "
+                               f"which counter {counter_no} does not serve.")
+            callable_ = [t for t in mine if t.status is TicketStatus.NO_SHOW or (
+                t.status is TicketStatus.WAITING and not t.print_pending
+                and t.target_counter in (None, counter_no))]
+            if not callable_:
+                raise self._why_not_callable(counter, mine[0])
+            ticket = callable_[0]
+            current = tx.serving(day).get(counter_no)
+            if current is not None:
+                self._finish_in(tx, pending, now, current, staff, None, None)
+            if ticket.status is TicketStatus.NO_SHOW:
+                back = ticket.with_(status=TicketStatus.WAITING, counter=None, staff=None,
+                                    finished_at=None, called_at=None, recalls=0)
+                tx.save_ticket(back)
+                tx.append(self._event(EventKind.REQUEUED, back, now, counter_no, staff,
+                                      {"number": back.number, "by_number": True}))
+                ticket = back
+            called = ticket.with_(status=TicketStatus.CALLED, called_at=now, counter=counter_no,
+                                  staff=staff, target_counter=None, recalls=0)
+            tx.save_ticket(called)
+            tx.append(self._event(EventKind.CALLED, called, now, counter_no, staff, {
+                "number": called.number, "priority": called.priority, "by_number": True,
+                "wait_seconds": round((now - called.issued_at).total_seconds(), 3)}))
+            self._called(tx, pending, called, recall=False)
+            self._queue_changed(tx, pending, day)
+            self._counter_changed(tx, pending, counter_no, called)
+        return called
+
+    def _why_not_callable(self, counter: Counter, ticket: Ticket) -> Conflict:
+        """Why `ticket` (of this counter's fields) cannot be called by number at `counter`."""
+        number = ticket.number
+        if ticket.status is TicketStatus.WAITING and ticket.print_pending:
+            return Conflict("print_pending", f"Số {number} đang được in, chưa gọi được.",
+                            f"Number {number} is still being printed and cannot be called yet.")
+        if ticket.status is TicketStatus.WAITING and ticket.target_counter is not None:
+            other = self.rules.counters.get(ticket.target_counter)
+            return Conflict("reserved_elsewhere",
+                            f"Số {number} đã được chuyển riêng cho {other.name if other else ticket.target_counter}.",
+                            f"Number {number} was transferred to counter {ticket.target_counter}.")
+        if ticket.status is TicketStatus.CALLED:
+            if ticket.counter == counter.number:
+                return Conflict("already_serving",
+                                f"Số {number} đang được phục vụ tại quầy này. Dùng \"Gọi lại\" để gọi lại.",
+                                f"Number {number} is being served here already; use Recall.")
+            other = self.rules.counters.get(ticket.counter or 0)
+            return Conflict("served_elsewhere",
+                            f"Số {number} đang được phục vụ tại {other.name if other else ticket.counter}.",
+                            f"Number {number} is being served at counter {ticket.counter}.")
+        if ticket.status is TicketStatus.DONE:
+            return Conflict("already_done", f"Số {number} đã được phục vụ xong.",
+                            f"Number {number} has been served already.")
+        return Conflict("not_callable", f"Số {number} đã bị hủy, không gọi được.",
+                       f"Number {number} was cancelled and cannot be called.")
+
 
 def ticket_json(ticket: Ticket, rules_: CenterRules) -> dict[str, Any]:
     """A ticket as the API shows it (public fields only)."""

@@ -75,7 +75,7 @@ def test_rating_is_recorded_once_for_the_visit_just_served(demo_hub: HubProcess,
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_rated"
     again = requests.post(f"{hub.url}/api/v1/ratings", json={"ticket": ticket["id"], "level": 2}, timeout=10)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_rated"
-    assert requests.get(f"{hub.url}/api/v1/counters/1/rating", timeout=10).json() == {"target": None}
+    assert requests.get(f"{hub.url}/api/v1/counters/1/rating", timeout=10).json()["target"] is None
 
     # Recorded once, for that ticket, counter and staff.
     assert requests.get(f"{hub.url}/api/v1/tickets/{ticket['id']}", timeout=10).json()["rated"] is True
@@ -119,11 +119,12 @@ def test_rate_page_without_a_visit_or_a_token_offers_nothing(demo_hub: HubProces
 
     # When the hub's window closes, the buttons go away by themselves; nothing is recorded.
     offer = {"target": {"counter": 4, "number": "4001", "service": "dang-ky-kinh-doanh",
-                        "seconds_left": 1, "levels": ["Rất hài lòng", "Hài lòng", "Chưa hài lòng"]}}
+                        "seconds_left": 1, "levels": ["Rất hài lòng", "Hài lòng", "Chưa hài lòng"]},
+             "authorized": True}
     served = {"done": False}
 
     def fake_target(route: Any) -> None:
-        body = {"target": None} if served["done"] else offer
+        body = {"target": None, "authorized": True} if served["done"] else offer
         served["done"] = True
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 

@@ -8,8 +8,16 @@
  * from the hub's `state` and the counter room's events, so two tabs on the same counter always
  * agree, and a refused action (409) just shows the hub's Vietnamese reason.
  *
- * Keyboard: N or F2 next, R recall, V no-show, C transfer, H finish, P pause, T resume; in a
- * dialog 1–4 choose, Enter confirms, Esc cancels.
+ * What the counter can call, and today's no-shows of its fields, come from
+ * GET /api/v1/counters/<n>/queue (it needs the login, so a stale token shows the login form as
+ * soon as the panel opens, not at the first click). The panel asks again whenever the hub says
+ * the queue or this counter changed, and every 20 s as a safety net (a no-show marked at another
+ * counter of the same field sends nothing to this counter's room). Tickets transferred to another
+ * counter are counted apart: the big numbers are what "next" here can call.
+ *
+ * Keyboard: N or F2 next, R recall, V no-show, C transfer, H finish, P pause, T resume,
+ * G call a number; in a dialog 1–4 choose, Enter confirms (wherever the focus is: a list, a
+ * preset button, a radio), Esc cancels.
  */
 (function () {
   "use strict";
@@ -27,12 +35,14 @@
   var socket = null;
   var view = null;        // the counter as the hub last described it
   var viewSeq = -1;
-  var waiting = {};
-  var waitingSeq = -1;
   var services = [];      // [{id, name}] in the center's order
   var englishNames = {};
   var busy = false;
   var messageTimer = null;
+  var queueView = null;   // GET /counters/<n>/queue: what this counter can call, its no-shows
+  var queueSeq = -1;
+  var queueLoading = false;
+  var queueAgain = false;
 
   // ------------------------------------------------------------------ session
   function loadSession() {
@@ -97,7 +107,7 @@
   }
 
   function choose(number) {
-    if (n !== number) { view = null; viewSeq = -1; }
+    if (n !== number) { view = null; viewSeq = -1; queueView = null; queueSeq = -1; }
     n = number;
     var url = new URL(window.location.href);
     url.searchParams.set("n", String(number));
@@ -109,6 +119,7 @@
     render();
     startSocket();
     loadServices();
+    fetchQueue();
   }
 
   $("login-form").addEventListener("submit", function (event) {
@@ -143,7 +154,7 @@
     socket = QS.connect({ counter: n });
     var conn = $("conn");
     socket.on("connect", function () {
-      viewSeq = -1; waitingSeq = -1; // a new connection: its own order of events
+      viewSeq = -1; // a new connection: its own order of events
       conn.hidden = true;
     });
     socket.on("disconnect", function () { conn.hidden = false; conn.textContent = t("offline"); });
@@ -152,8 +163,8 @@
       services = state.services.map(function (s) { return { id: s.id, name: s.name }; });
       var mine = state.counters.filter(function (c) { return c.counter === n; })[0];
       if (mine && state.seq >= viewSeq) { view = mine; viewSeq = state.seq; }
-      if (state.seq >= waitingSeq) { waiting = state.waiting || {}; waitingSeq = state.seq; }
       render();
+      fetchQueue();
     });
     socket.on("counter_changed", function (ev) {
       if (ev.counter !== n || (ev.seq !== undefined && ev.seq < viewSeq)) return;
@@ -161,6 +172,7 @@
       view = ev;
       viewSeq = ev.seq === undefined ? viewSeq : ev.seq;
       render();
+      fetchQueue();
     });
     socket.on("ticket_called", function (ev) {
       if (ev.counter !== n || (ev.seq !== undefined && ev.seq < viewSeq) || !view) return;
@@ -170,13 +182,36 @@
       viewSeq = ev.seq === undefined ? viewSeq : ev.seq;
       render();
     });
-    socket.on("queue_changed", function (ev) {
-      if (ev.seq !== undefined && ev.seq < waitingSeq) return;
-      waiting = ev.waiting || {};
-      waitingSeq = ev.seq === undefined ? waitingSeq : ev.seq;
+    // The public per-field counts include tickets transferred to other counters: the panel
+    // asks for what this counter can call instead.
+    socket.on("queue_changed", function () { fetchQueue(); });
+  }
+
+  /** Asks the hub what this counter can call and which no-shows it may re-queue. One request at
+   * a time; a change announced meanwhile asks once more when it ends. */
+  function fetchQueue() {
+    if (!session || !n || views.work.hidden) return;
+    if (queueLoading) { queueAgain = true; return; }
+    queueLoading = true;
+    var number = n;
+    QS.api("GET", "/api/v1/counters/" + number + "/queue", undefined, session.token).then(function (r) {
+      if (number !== n || !r.data) return;
+      if (r.data.seq >= queueSeq) { queueView = r.data; queueSeq = r.data.seq; }
       renderWaiting();
+    }, function (error) {
+      if (number !== n) return;
+      if (error.status === 401) {
+        saveSession(null);
+        showLogin(error.message || t("msg_login_again"));
+      } else if (error.status !== 0) {
+        say(error.message, "error");
+      } // a network error: the reconnect's `state` asks again
+    }).then(function () {
+      queueLoading = false;
+      if (queueAgain) { queueAgain = false; fetchQueue(); }
     });
   }
+  window.setInterval(fetchQueue, 20000);
 
   function stopSocket() {
     if (socket) { socket.off(); socket.disconnect(); socket = null; }
@@ -231,25 +266,77 @@
     setEnabled("finish", ready && !!current);
     setEnabled("pause", ready && !paused && !current);
     setEnabled("resume", ready && paused);
+    setEnabled("call", ready && !paused);
     button("pause").hidden = paused;
     button("resume").hidden = !paused;
     renderWaiting();
   }
 
+  function counterName(number) {
+    var c = counters.filter(function (x) { return x.number === number; })[0];
+    return QS.counterLabel({ counter: number, name: c ? c.name : null });
+  }
+
+  /** The waiting counts as this counter sees them: for its fields (and any ticket transferred to
+   * it) the number "next" here can call; tickets transferred to other counters only apart. */
   function renderWaiting() {
     var list = $("waiting-list");
     list.textContent = "";
-    var mine = (view && view.fields) || [];
-    var ids = mine.concat(services.map(function (s) { return s.id; }).filter(function (id) {
-      return mine.indexOf(id) < 0;
-    }));
-    ids.forEach(function (id) {
-      var count = waiting[id] || 0;
-      var own = mine.indexOf(id) >= 0;
-      list.appendChild(el("li", { class: "waiting-item" + (own ? " own" : "") + (count ? "" : " none") }, [
-        el("span", { class: "waiting-name", text: serviceName(id) }),
-        own ? el("span", { class: "waiting-own", text: t("your_field") }) : null,
-        el("span", { class: "waiting-count", "data-waiting": id, text: String(count) })
+    if (!queueView) { $("callable-total").textContent = "–"; renderNoShows(); return; }
+    $("callable-total").textContent = String(queueView.callable);
+    var rows = queueView.fields.slice();
+    // Fields this counter can call from first (its own in calling order, then tickets
+    // transferred here), then the others for information.
+    var mine = rows.filter(function (r) { return r.own || r.reserved_here > 0; });
+    var others = rows.filter(function (r) { return !(r.own || r.reserved_here > 0); });
+    mine.concat(others).forEach(function (r) {
+      var here = r.own || r.reserved_here > 0;
+      var count = here ? r.callable : r.waiting;
+      var notes = [];
+      if (r.own && r.reserved_here > 0) notes.push(t("reserved_here", { n: r.reserved_here }));
+      if (r.reserved_elsewhere > 0) notes.push(t("reserved_elsewhere", { n: r.reserved_elsewhere }));
+      list.appendChild(el("li", { class: "waiting-item" + (here ? " own" : "") + (count ? "" : " none") }, [
+        el("span", { class: "waiting-name" }, [serviceName(r.service)].concat(notes.map(function (note) {
+          return el("span", { class: "waiting-reserved", "data-reserved": r.service, text: note });
+        }))),
+        r.own ? el("span", { class: "waiting-own", text: t("your_field") })
+          : (r.reserved_here > 0 ? el("span", { class: "waiting-own", text: t("transferred_here") }) : null),
+        el("span", { class: "waiting-count", "data-waiting": r.service, text: String(count) })
+      ]));
+    });
+    renderNoShows();
+  }
+
+  var noShowsDrawn = null;
+  function renderNoShows() {
+    var list = $("no-show-list");
+    var absent = (queueView && queueView.no_shows) || [];
+    $("no-show-none").hidden = absent.length > 0 || !queueView;
+    var paused = !!view && view.status === "paused";
+    // Redrawn only when something shown changed, so a button focused with Tab keeps its focus
+    // while the hub's updates come and go.
+    var key = JSON.stringify([absent.map(function (x) { return [x.id, x.finished_at]; }), busy, paused]);
+    if (key === noShowsDrawn) return;
+    noShowsDrawn = key;
+    list.textContent = "";
+    var clock = QS.formatter(null, { hour: "2-digit", minute: "2-digit", hour12: false });
+    absent.forEach(function (ticket) {
+      var meta = t("no_show_marked", {
+        service: serviceName(ticket.service),
+        time: ticket.finished_at ? clock.format(new Date(ticket.finished_at)) : "",
+        counter: ticket.counter ? counterName(ticket.counter) : ""
+      });
+      list.appendChild(el("li", { class: "no-show-item", "data-no-show": ticket.number }, [
+        el("span", { class: "no-show-number", text: ticket.number }),
+        el("span", { class: "no-show-meta", text: meta }),
+        el("span", { class: "no-show-actions" }, [
+          el("button", { type: "button", class: "btn small secondary", "data-requeue": ticket.id,
+                         text: t("btn_requeue"), disabled: busy,
+                         onclick: function () { requeue(ticket); } }),
+          el("button", { type: "button", class: "btn small", "data-call-now": ticket.number,
+                         text: t("btn_call_now"), disabled: busy || paused,
+                         onclick: function () { callNumber(ticket.number); } })
+        ])
       ]));
     });
   }
@@ -273,27 +360,33 @@
   }
 
   // ------------------------------------------------------------------ actions
-  /** One request at a time, and the same action not again within a moment: a double click or a
-   * bouncing key never calls two citizens. */
+  /** One request at a time, and the same action not again within a moment of its success: a
+   * double click or a bouncing key never calls two citizens, while a refused request (a mistyped
+   * number) may be corrected and sent again at once. `failed(error)`, if given, shows a refusal
+   * instead of the message line. */
   var COOLDOWN_MS = 700;
   var lastDone = { path: null, at: 0 };
-  function act(path, body, done) {
+  function act(path, body, done, failed) {
     if (busy || !session) return Promise.resolve();
     if (lastDone.path === path && Date.now() - lastDone.at < COOLDOWN_MS) return Promise.resolve();
     busy = true;
     render();
+    var ok = false;
     return QS.api("POST", "/api/v1/counters/" + n + "/" + path, body, session.token).then(function (r) {
+      ok = true;
       done(r);
     }, function (error) {
       if (error.status === 401) {
         saveSession(null);
         showLogin(error.message || t("msg_login_again"));
+      } else if (failed) {
+        failed(error);
       } else {
         say(error.message, "error");
       }
     }).then(function () {
       busy = false;
-      lastDone = { path: path, at: Date.now() };
+      if (ok) lastDone = { path: path, at: Date.now() };
       render();
     });
   }
@@ -314,6 +407,7 @@
     transfer: openTransfer,
     finish: openFinish,
     pause: openPause,
+    call: openCall,
     resume: function () {
       act("resume", undefined, function () { say(t("msg_resumed")); });
     }
@@ -326,7 +420,7 @@
   });
 
   var KEYS = { n: "next", f2: "next", r: "recall", v: "no-show", c: "transfer", h: "finish",
-               p: "pause", t: "resume" };
+               p: "pause", t: "resume", g: "call" };
   document.addEventListener("keydown", function (event) {
     if (views.work.hidden || event.ctrlKey || event.altKey || event.metaKey) return;
     if (document.querySelector("dialog[open]") || isTextField(event.target)) return;
@@ -353,6 +447,17 @@
       onSubmit();
     });
     dialog.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.isComposing && !event.ctrlKey && !event.altKey
+          && !event.metaKey && !event.shiftKey) {
+        // The dialog says "Enter confirms": wherever the focus is (a list chosen with the arrow
+        // keys, a preset button just clicked, a radio) — except on the Cancel button itself,
+        // whose own Enter cancels, and in a multi-line text.
+        var target = event.target;
+        if (target.tagName === "TEXTAREA" || (target.hasAttribute && target.hasAttribute("data-close"))) return;
+        event.preventDefault();
+        onSubmit();
+        return;
+      }
       if (onKey && !isTextField(event.target) && /^[1-9]$/.test(event.key)) {
         onKey(parseInt(event.key, 10));
         event.preventDefault();
@@ -447,6 +552,45 @@
     pauseDialog.close();
     act("pause", body, function () { say(t("msg_paused")); });
   }, function (k) { pickRadio(pauseForm, "reason", k); });
+
+  // requeue and call a number
+  function requeue(ticket) {
+    act("requeue", { ticket: ticket.id }, function (r) {
+      say(t("msg_requeued", { number: r.data.number }));
+      fetchQueue();
+    });
+  }
+
+  function callNumber(number, failed) {
+    return act("call", { number: number }, function (r) {
+      if (callDialog.open) callDialog.close();
+      say(t("msg_called", { number: r.data.number }));
+      fetchQueue();
+    }, failed);
+  }
+
+  var callDialog = $("call-dialog");
+  function openCall() {
+    $("call-number").value = "";
+    $("call-error").hidden = true;
+    callDialog.showModal();
+    $("call-number").focus();
+  }
+  wireDialog(callDialog, function () {
+    var number = $("call-number").value.trim();
+    var box = $("call-error");
+    if (!number) {
+      box.textContent = t("call_type_number");
+      box.hidden = false;
+      return;
+    }
+    // The dialog stays open on a refusal, with the hub's reason, so the number can be corrected.
+    callNumber(number, function (error) {
+      box.textContent = error.message;
+      box.hidden = false;
+      $("call-number").select();
+    });
+  });
 
   start();
 })();

@@ -9,7 +9,13 @@
  *
  * Authorisation: a device token (open once as /rate/3?token=…; it moves to localStorage and
  * leaves the address bar) or a logged-in staff member's bearer token. Bearer headers, no cookies,
- * so no CSRF exposure.
+ * so no CSRF exposure. The screen checks its token when it opens and on every refresh (the
+ * rating GET answers `authorized`, or 401 for a bad token), as /kiosk does: a screen whose token
+ * is wrong, revoked or not allowed at this counter shows why and the staff login, never the
+ * smileys. If a tap cannot be recorded all the same (the token was revoked a moment before, the
+ * network or the hub's storage failed), the level the citizen pressed is kept and sent by the
+ * first refresh that is allowed to and still offers the same visit (after a staff login here,
+ * or when the hub answers again); a different visit drops it.
  */
 (function () {
   "use strict";
@@ -33,6 +39,7 @@
   var sending = false;
   var holdTimer = null;     // thanks / error / reason timeouts
   var socket = null;
+  var pending = null;       // {level, reason, number}: a tap the hub refused for the token
 
   // -------------------------------------------------------------------- token
   (function takeTokenFromUrl() {
@@ -57,6 +64,19 @@
   }
 
   function token() { return deviceToken() || staffToken(); }
+
+  /** Drops a token the hub refused; a refused device token must not hide a staff login. */
+  function forgetDeviceToken(used) {
+    if (used && deviceToken() === used) {
+      try { window.localStorage.removeItem(DEVICE_KEY); } catch (e) { /* ignore */ }
+    }
+  }
+
+  function showAuth(message) {
+    show("auth");
+    $("rate-login-error").textContent = message || "";
+    $("rate-login-error").hidden = !message;
+  }
 
   // --------------------------------------------------------------------- views
   function show(name) {
@@ -174,9 +194,30 @@
 
   // ------------------------------------------------------------------ network
   function refresh() {
-    return QS.api("GET", "/api/v1/counters/" + n + "/rating").then(function (r) {
+    var auth = token();
+    if (!auth) { showAuth(null); return Promise.resolve(); }
+    return QS.api("GET", "/api/v1/counters/" + n + "/rating", undefined, auth).then(function (r) {
       var next = r.data && r.data.target;
-      if (mode === "thanks" || mode === "error" || mode === "auth" || sending) return;
+      if (!r.data || !r.data.authorized) {
+        // A valid token that may not record ratings here (a device without the rate scope,
+        // another counter's staff).
+        forgetDeviceToken(auth);
+        pending = null;
+        showAuth(t("rate_not_allowed", { counter: t("counter_label", { n: n }) }));
+        return;
+      }
+      if (pending) {
+        var again = pending;
+        pending = null;
+        if (next && next.number === again.number) {
+          target = next;
+          deadline = Date.now() + target.seconds_left * 1000;
+          submit(again.level, again.reason);
+          return;
+        }
+      }
+      if (mode === "auth") show("idle");
+      if (mode === "thanks" || mode === "error" || sending) return;
       if (mode === "reason" && next && target && next.number === target.number) return;
       target = next;
       if (target) {
@@ -186,6 +227,12 @@
         show("idle");
       }
     }, function (error) {
+      if (error.status === 401) {
+        var wasDevice = deviceToken() === auth;
+        forgetDeviceToken(auth);
+        showAuth(wasDevice ? t("rate_bad_token") : error.message);
+        return;
+      }
       if (mode === "loading") show("idle");
       if (error.status !== 0) showError(error.message);
     });
@@ -194,7 +241,11 @@
   function submit(level, reason) {
     if (sending) return;
     var auth = token();
-    if (!auth) { show("auth"); return; }
+    if (!auth) {
+      pending = { level: level, reason: reason, number: target && target.number };
+      showAuth(null);
+      return;
+    }
     sending = true;
     chosen = null;
     if (holdTimer) { window.clearTimeout(holdTimer); holdTimer = null; }
@@ -208,13 +259,16 @@
     }, function (error) {
       sending = false;
       if (error.status === 401 || error.status === 403) {
-        if (deviceToken() === auth) {
-          try { window.localStorage.removeItem(DEVICE_KEY); } catch (e) { /* ignore */ }
-        }
-        show("auth");
-        $("rate-login-error").textContent = error.message;
-        $("rate-login-error").hidden = false;
+        pending = { level: level, reason: reason, number: target && target.number };
+        var wasDevice = deviceToken() === auth;
+        forgetDeviceToken(auth);
+        showAuth(wasDevice && error.status === 401 ? t("rate_bad_token") : error.message);
         return;
+      }
+      if (error.status === 0 || error.status >= 500) {
+        // The hub is unreachable or its storage is failing: the citizen's choice is kept and
+        // sent by the next refresh that still offers the same visit (after the error notice).
+        pending = { level: level, reason: reason, number: target && target.number };
       }
       target = null;
       showError(error.message);
@@ -240,7 +294,6 @@
         }));
       } catch (e) { /* ignore */ }
       $("rate-login-error").hidden = true;
-      show("idle");
       refresh();
     }, function (error) {
       $("rate-login-error").textContent = error.message;
@@ -249,7 +302,7 @@
   });
 
   // ------------------------------------------------------------------- startup
-  if (!token()) show("auth"); else refresh();
+  refresh();  // checks the token before anything can be tapped
   socket = QS.connect({ counter: n });
   socket.on("connect", function () { if (mode !== "auth") refresh(); });
   socket.on("ticket_finished", function (ev) { if (ev.counter === n && mode !== "auth") refresh(); });
