@@ -153,6 +153,23 @@ def limit_send_time(environ: dict[str, Any], seconds: int = SEND_TIMEOUT_S) -> N
         pass
 
 
+def quiet_connection_threads() -> None:
+    """A connection's own thread (simple-websocket's reader, Engine.IO's writer) that dies on a
+    socket error — a client gone, a descriptor closed while the hub stops — is one WARNING line,
+    not a traceback in the journal; any other exception in a thread keeps its full traceback.
+    Uses `threading.excepthook`, the standard library's documented hook."""
+    default = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, OSError):
+            name = args.thread.name if args.thread is not None else "?"
+            log.warning("connection thread %s ended: %r", name, args.exc_value)
+        else:
+            default(args)
+
+    threading.excepthook = hook
+
+
 class HubServer(BaseApplication):  # type: ignore[misc]
     """gunicorn running the hub: `build()` makes the Hub in the worker process (threads and the
     SQLite connection must be born there, not in the master it forks from); `ready(hub)` runs
@@ -186,6 +203,7 @@ class HubServer(BaseApplication):  # type: ignore[misc]
         from .config import ConfigError
         from .storage import StoreLocked
 
+        quiet_connection_threads()
         try:
             self.hub = self.build()
         except (StoreLocked, ConfigError) as exc:
