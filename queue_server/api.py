@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sqlite3
 from datetime import date
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -19,8 +20,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import openapi, stats
 from .core import errors
 from .auth import Authenticator, Principal
-from .core.errors import InvalidRequest, QueueError, RateLimited, Unauthorized
-from .core.models import Outcome
+from .core.errors import Forbidden, InvalidRequest, QueueError, RateLimited, Unauthorized
+from .core.models import Outcome, Ticket
 from .core.service import QueueService, ticket_json
 from .storage import SqliteStore
 
@@ -135,6 +136,29 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         service.authorize_counter(n, principal.counters_allowed())
         return principal
 
+    def ticket_check(principal: Principal) -> Callable[[Ticket], None]:
+        """The counter check for an action on one ticket, run by the service inside its
+        transaction (so the ticket cannot move to another counter in between): a ticket at a
+        counter (being served, a no-show there, or transferred to it) belongs to that counter; a
+        ticket waiting in a field's queue to the counters that serve the field. Staff act only
+        on their own counter's tickets, like every counter action (SPEC §9)."""
+        allowed = principal.counters_allowed()
+
+        def check(ticket: Ticket) -> None:
+            if allowed is None:
+                return
+            at = ticket.counter if ticket.counter is not None else ticket.target_counter
+            if at is not None:
+                service.authorize_counter(at, allowed)
+                return
+            counters = service.rules.counters
+            if not any(c in counters and ticket.field_id in counters[c].fields for c in allowed):
+                raise Forbidden("foreign_ticket",
+                                "Số này thuộc lĩnh vực mà quầy của bạn không phục vụ.",
+                                "This ticket waits for a service your counter does not serve.")
+
+        return check
+
     def ticket_out(ticket: Any, status: int = 200) -> tuple[Response, int]:
         return jsonify(ticket_json(ticket, service.rules)), status
 
@@ -203,17 +227,17 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         principal.require("counter")
         reader.body(openapi.EMPTY, required=False)
         ticket = service.get_ticket(ticket_id)
-        if ticket.counter is not None:
-            service.authorize_counter(ticket.counter, principal.counters_allowed())
-        return ticket_out(service.requeue(ticket_id, principal.name, ticket.counter))
+        return ticket_out(service.requeue(ticket_id, principal.name, ticket.counter,
+                                          authorize=ticket_check(principal)))
 
     @bp.post("/api/v1/tickets/<ticket_id>/cancel")
     def cancel(ticket_id: str) -> tuple[Response, int]:
         principal = caller(auth)
         assert principal is not None
-        principal.require("issue")
+        principal.require("counter")
         data = reader.body(openapi.CANCEL, required=False)
-        return ticket_out(service.cancel(ticket_id, principal.name, data.get("reason", "cancelled")))
+        return ticket_out(service.cancel(ticket_id, principal.name, data.get("reason", "cancelled"),
+                                         authorize=ticket_check(principal)))
 
     @bp.post("/api/v1/counters/<int:n>/next")
     def call_next(n: int) -> Any:
@@ -283,8 +307,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         principal = caller(auth)
         assert principal is not None
         principal.require("rate")
-        if not principal.is_device:
-            service.authorize_counter(n, principal.counters_allowed())
+        service.authorize_counter(n, principal.counters_allowed("rate"))
         data = reader.body(counter_rating)
         ticket = service.rate_at_counter(n, data["level"], data.get("reason"), source=principal.name)
         return jsonify({"number": ticket.number, "level": ticket.rating, "counter": n,

@@ -45,13 +45,15 @@ class Principal:
     def is_device(self) -> bool:
         return self.role == "device"
 
-    def counters_allowed(self) -> set[int] | None:
-        """None = every counter."""
+    def counters_allowed(self, scope: str = "counter") -> set[int] | None:
+        """The counters this caller may act on (None = every counter). Admin and manager: all;
+        staff: their own; a device: those of its `counters` list (all without one), and only
+        with `scope` ("counter" for counter actions, "rate" for a counter's rating screen)."""
         if self.role in ("admin", "manager"):
             return None
         if self.role == "staff":
             return {self.counter} if self.counter is not None else set()
-        if "counter" not in self.scopes:
+        if scope not in self.scopes:
             return set()
         return None if self.device_counters is None else set(self.device_counters)
 
