@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import openapi, stats
 from .core import errors
 from .auth import Authenticator, Principal
-from .core.errors import Forbidden, InvalidRequest, QueueError, RateLimited, Unauthorized
+from .core.errors import Forbidden, InvalidRequest, QueueError, Unauthorized
 from .core.models import Outcome, Ticket
 from .core.service import QueueService, ticket_json
 from .storage import SqliteStore
@@ -35,8 +35,9 @@ MAX_RANGE_DAYS = 3 * 366
 def error_response(exc: QueueError) -> tuple[Response, int]:
     status = next((STATUS_OF[c] for c in type(exc).__mro__ if c in STATUS_OF), 400)
     response = jsonify({"error": exc.as_dict()})
-    if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, LoginLocked, LoginBusy
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response, status
 
 
@@ -176,7 +177,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     @bp.post("/api/v1/auth/login")
     def login() -> Response:
         data = reader.body(openapi.LOGIN)
-        token, expires, principal = auth.login(data["username"], data["password"])
+        token, expires, principal = auth.login(data["username"], data["password"], request.remote_addr)
         return jsonify({"token": token, "token_type": "bearer", "expires_at": expires.isoformat(),
                         "username": principal.name, "role": principal.role,
                         "counter": principal.counter})
@@ -186,6 +187,24 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         caller(auth)
         auth.logout(bearer_token() or "")
         return jsonify({"status": "logged_out"})
+
+    def require_admin() -> None:
+        principal = caller(auth)
+        assert principal is not None
+        if principal.role != "admin":
+            raise Forbidden("forbidden", "Chỉ quản trị viên được mở khóa đăng nhập.",
+                            "Only an admin may see or lift login lockouts.")
+
+    @bp.get("/api/v1/auth/lockouts")
+    def lockouts() -> Response:
+        require_admin()
+        return jsonify({"lockouts": auth.throttle.lockouts()})
+
+    @bp.post("/api/v1/auth/unlock")
+    def unlock() -> Response:
+        require_admin()
+        data = reader.body(openapi.UNLOCK)
+        return jsonify({"unlocked": auth.throttle.unlock(data.get("username"), data.get("address"))})
 
     @bp.get("/api/v1/services")
     def services() -> Response:

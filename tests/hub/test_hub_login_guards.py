@@ -1,0 +1,178 @@
+"""The login guards at the adapter level: the failed-login throttle (real SQLite, injected clock),
+the bound on concurrent password checks, the dummy hash, and their [auth] config keys."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from werkzeug.security import check_password_hash
+
+from queue_server.auth import (
+    PASSWORD_METHOD,
+    Authenticator,
+    HashGate,
+    LoginBusy,
+    LoginLocked,
+    LoginThrottle,
+    dummy_hash,
+    hash_password,
+)
+from queue_server.config import ConfigError, LoginPolicy, parse_config
+from queue_server.core.errors import Unauthorized
+from queue_server.core.ports import ManualClock
+from queue_server.demo import DEMO_PASSWORD_HASH, demo_config, demo_config_text
+from queue_server.storage import SqliteStore
+
+START = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+POLICY = LoginPolicy(max_failures=3, address_max_failures=10, failure_window_seconds=600,
+                     lockout_seconds=60, max_lockout_seconds=200)
+
+
+def fail(throttle: LoginThrottle, times: int, username: str = "staff1", address: str = "10.0.0.5") -> None:
+    for _ in range(times):
+        throttle.check(username, address)
+        throttle.failed(username, address)
+
+
+def retry_after(throttle: LoginThrottle, username: str = "staff1", address: str | None = "10.0.0.5") -> int:
+    with pytest.raises(LoginLocked) as err:
+        throttle.check(username, address)
+    return err.value.retry_after
+
+
+def test_lockouts_grow_up_to_the_cap_and_survive_a_restart(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    store = SqliteStore(tmp_path / "q.sqlite3")
+    throttle = LoginThrottle(POLICY, store, clock, ZoneInfo("Asia/Ho_Chi_Minh"))
+    fail(throttle, 2)
+    throttle.check("staff1", "10.0.0.5")  # two failures: not yet
+    throttle.failed("staff1", "10.0.0.5")
+    with pytest.raises(LoginLocked) as err:
+        throttle.check("staff1", None)
+    assert err.value.code == "login_locked" and err.value.retry_after == 60
+    assert "08:01" in err.value.message_vi, "the local time it ends, in the center's time zone"
+    throttle.check("staff2", "10.0.0.6")  # other names and addresses are free
+
+    clock.advance(seconds=61)
+    fail(throttle, 3)
+    assert retry_after(throttle) == 120, "the second lockout lasts twice as long"
+    clock.advance(seconds=121)
+    fail(throttle, 3)
+    assert retry_after(throttle) == 200, "capped at max_lockout_seconds"
+
+    store.close()  # a restart: the lockout is read back
+    store = SqliteStore(tmp_path / "q.sqlite3", lock_folder=False)
+    again = LoginThrottle(POLICY, store, clock)
+    assert retry_after(again, address=None) == 200
+    assert [(x["kind"], x["key"], x["strikes"]) for x in again.lockouts()] == [("account", "staff1", 3)]
+    assert again.unlock(username="staff1") == [{"kind": "account", "key": "staff1"}]
+    again.check("staff1", None)
+    assert again.unlock(username="staff1") == [], "nothing left to unlock"
+    store.close()
+    assert SqliteStore(tmp_path / "q.sqlite3", lock_folder=False).lockouts() == []
+
+
+def test_failures_slide_out_of_the_window_and_a_good_login_forgets_them(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    throttle = LoginThrottle(POLICY, None, clock)
+    fail(throttle, 2)
+    clock.advance(seconds=601)
+    fail(throttle, 2)  # the first two have left the window
+    throttle.check("staff1", "10.0.0.5")
+    throttle.succeeded("staff1")
+    fail(throttle, 2)
+    throttle.check("staff1", "10.0.0.5")
+    # but the address keeps the failures in its window whatever the name: 4 so far, locked at 10
+    for n in range(5):
+        throttle.failed(f"ten-{n}", "10.0.0.5")
+    throttle.check("staff9", "10.0.0.5")
+    throttle.failed("ten-5", "10.0.0.5")
+    with pytest.raises(LoginLocked) as err:
+        throttle.check("staff9", "10.0.0.5")
+    assert err.value.code == "login_locked_address" and err.value.retry_after == 60
+
+
+def test_the_dummy_hash_uses_the_real_hashes_method_and_matches_nothing() -> None:
+    assert hash_password("x").startswith(PASSWORD_METHOD + "$")
+    assert DEMO_PASSWORD_HASH.startswith(PASSWORD_METHOD + "$")
+    for real in ([], [DEMO_PASSWORD_HASH], [hash_password("a"), hash_password("b")]):
+        dummy = dummy_hash(real)
+        method, salt, digest = dummy.split("$")
+        model = (real or [hash_password("z")])[0].split("$")
+        assert (method, len(salt), len(digest)) == (model[0], len(model[1]), len(model[2]))
+        assert not check_password_hash(dummy, "") and not check_password_hash(dummy, "demo")
+    # an older pbkdf2 config gets a pbkdf2 dummy with the same iterations
+    legacy = "pbkdf2:sha256:600000$abcdefghijklmnop$" + "0" * 64
+    assert dummy_hash([legacy, legacy, DEMO_PASSWORD_HASH]).startswith("pbkdf2:sha256:600000$")
+
+
+def test_an_unknown_name_and_a_wrong_password_get_the_same_answer(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "q.sqlite3")
+    auth = Authenticator(demo_config(), store, ManualClock(START))
+    answers = []
+    for username in ("staff1", "khong-co-ai"):
+        with pytest.raises(Unauthorized) as err:
+            auth.login(username, "wrong", "10.0.0.5")
+        answers.append(err.value.as_dict())
+    assert answers[0] == answers[1]
+    store.close()
+
+
+def test_the_gate_runs_a_few_checks_queues_a_few_and_refuses_the_rest() -> None:
+    gate = HashGate(slots=1, queue=1, wait_seconds=30)
+    inside, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def hold() -> None:
+        with gate.slot():
+            order.append("first")
+            inside.set()
+            release.wait(30)
+
+    def wait_for_slot() -> None:
+        with gate.slot():
+            order.append("queued")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(30)
+    waiter = threading.Thread(target=wait_for_slot)
+    waiter.start()
+    # the waiter is queued once it has taken its place; a third login is then refused at once
+    for _ in range(3000):
+        with gate._lock:
+            if gate._inside == 2:
+                break
+        threading.Event().wait(0.01)
+    with pytest.raises(LoginBusy) as err:
+        with gate.slot():
+            pass
+    assert err.value.code == "login_busy" and err.value.retry_after == 1
+    release.set()
+    holder.join(30)
+    waiter.join(30)
+    assert order == ["first", "queued"]
+    with gate.slot():  # free again
+        pass
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("max_failures = 0", "auth.max_failures"),
+    ("hash_concurrency = 99", "auth.hash_concurrency"),
+    ('lockout_seconds = "60"', "auth.lockout_seconds"),
+    ("lockout_seconds = 600\nmax_lockout_seconds = 60", "auth.max_lockout_seconds"),
+    ("lockouts = 3", "auth.lockouts"),
+])
+def test_bad_auth_keys_name_the_key(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(demo_config_text() + f"\n[auth]\n{text}\n", "center.toml")
+    assert err.value.key == key and err.value.line is not None
+
+
+def test_auth_keys_are_read() -> None:
+    config = parse_config(demo_config_text() + "\n[auth]\nmax_failures = 8\nhash_queue = 0\n", "center.toml")
+    assert config.login == LoginPolicy(max_failures=8, hash_queue=0)
