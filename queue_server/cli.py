@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         hub.close()
         return 3
     bound_port = listener.getsockname()[1]
+    if hub.kiosk is not None:  # (auth branch) ticket QR codes follow the bound socket; warn if unreachable
+        for warning in hub.kiosk.listening_on(config, host, bound_port):
+            log.warning("%s", warning)
     stop = threading.Event()
 
     def healthy() -> bool:
