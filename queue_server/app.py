@@ -21,7 +21,7 @@ from flask import Flask, Response, abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from .api import create_api, error_response, storage_error_response
-from .auth import Authenticator
+from .auth import Authenticator, LoginAdmission
 from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
@@ -74,6 +74,8 @@ class Hub:
                 ready()
 
         flask = WSGIMiddleware(bodies_end_where_asgi_says(self.app), workers=HTTP_THREADS)
+        if "auth" in self.app.extensions:  # (auth branch) a login flood never fills the thread pool
+            flask = LoginAdmission(flask, self.app.extensions["auth"])
         return socketio.ASGIApp(self.sio, other_asgi_app=flask, on_startup=startup)
 
     def close(self) -> None:
@@ -141,6 +143,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     auth = Authenticator(config, store, clock)
     app.extensions["queue"] = service
     app.extensions["hub_config"] = config
+    app.extensions["auth"] = auth
     app.register_blueprint(create_api(service, auth, store, config.public_issuing))
     from display.web import create_pages
 

@@ -14,6 +14,8 @@ Logins are guarded three ways (`[auth]`, `config.LoginPolicy`):
   admin lifts one with `POST /api/v1/auth/unlock`.
 - `HashGate`: at most `hash_concurrency` password checks run at once and `hash_queue` wait; any
   further login is answered 503 at once instead of holding the HTTP threads the queue needs.
+  `LoginAdmission` applies the same bound (and a locked address's 429) on the event loop,
+  before a login takes one of those threads at all.
   (hashlib's scrypt releases the GIL while it works, so a running check costs a core, not the
   interpreter; bounding them keeps a core and the thread pool for the queue.)
 - An unknown username is checked against a dummy hash of exactly the method and parameters of the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import math
 import secrets
@@ -33,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 from werkzeug.security import check_password_hash, gen_salt, generate_password_hash
 
@@ -155,6 +159,18 @@ class LoginThrottle:
                 record = self._records.get((kind, key))
                 if record is not None and record.locked_until > now:
                     raise self._locked(kind, record.locked_until, now)
+
+    def address_lock(self, address: str | None) -> LoginLocked | None:
+        """The refusal for a locked address, or None (no username needed: the ASGI gate asks
+        before the request body is read)."""
+        if not address:
+            return None
+        now = self._now()
+        with self._lock:
+            record = self._records.get((ADDRESS, address))
+            if record is not None and record.locked_until > now:
+                return self._locked(ADDRESS, record.locked_until, now)
+        return None
 
     def _locked(self, kind: str, until: float, now: float) -> LoginLocked:
         return LoginLocked(kind, datetime.fromtimestamp(until, timezone.utc), until - now, self.tz)
@@ -291,6 +307,50 @@ class Principal:
         if not allowed:
             raise Forbidden("forbidden", "Tài khoản này không được phép thực hiện thao tác này.",
                             f"This account may not {what}.")
+
+
+class LoginAdmission:
+    """ASGI middleware in front of the HTTP thread pool, for `POST /api/v1/auth/login` only.
+
+    The pool (a2wsgi, FIFO) serves ticket issue too: a flood of logins queued in it delays every
+    ticket behind them, however cheaply each login is then refused. So, on the event loop and
+    before any thread is taken: a locked address is answered 429 at once, and when
+    `hash_concurrency + hash_queue` logins are already inside, 503 `login_busy`. Every other
+    request passes untouched. Runs on one event loop: the counter needs no lock.
+    """
+
+    def __init__(self, app: Any, auth: "Authenticator", path: str = "/api/v1/auth/login") -> None:
+        self.app = app
+        self.auth = auth
+        self.path = path
+        self.limit = auth.config.login.hash_concurrency + auth.config.login.hash_queue
+        self.inside = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") != self.path or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        refusal: QueueError | None = self.auth.throttle.address_lock(client[0] if client else None)
+        if refusal is None and self.inside >= max(1, self.limit):
+            refusal = LoginBusy()
+        if refusal is not None:
+            await _refuse(send, 429 if isinstance(refusal, LoginLocked) else 503, refusal)
+            return
+        self.inside += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inside -= 1
+
+
+async def _refuse(send: Any, status: int, exc: QueueError) -> None:
+    """The same JSON answer `api.error_response` gives, written straight to the ASGI server."""
+    body = json.dumps({"error": exc.as_dict()}, ensure_ascii=False).encode("utf-8")
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(getattr(exc, "retry_after", 1)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Authenticator:

@@ -3,9 +3,11 @@ the bound on concurrent password checks, the dummy hash, and their [auth] config
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -176,3 +178,65 @@ def test_bad_auth_keys_name_the_key(text: str, key: str) -> None:
 def test_auth_keys_are_read() -> None:
     config = parse_config(demo_config_text() + "\n[auth]\nmax_failures = 8\nhash_queue = 0\n", "center.toml")
     assert config.login == LoginPolicy(max_failures=8, hash_queue=0)
+
+
+def test_login_admission_refuses_on_the_event_loop_before_the_thread_pool(tmp_path: Path) -> None:
+    """In front of the HTTP thread pool: at most hash_concurrency + hash_queue logins inside;
+    the next one, and any login from a locked address, is answered there; other paths pass."""
+    import asyncio
+    import json
+
+    from queue_server.auth import LoginAdmission
+    from tests.conftest import run_in_own_loop
+
+    store = SqliteStore(tmp_path / "q.sqlite3")
+    cfg = dataclasses.replace(demo_config(), login=LoginPolicy(hash_concurrency=1, hash_queue=1,
+                                                               address_max_failures=2))
+    auth = Authenticator(cfg, store, ManualClock(START))
+    for n in range(2):
+        auth.throttle.failed(f"ten-{n}", "10.0.0.9")
+
+    async def scenario() -> list[tuple[str, int, str, dict[str, str]]]:
+        release = asyncio.Event()
+        reached: list[str] = []
+
+        async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:  # the thread pool
+            reached.append(scope["client"][0])
+            await release.wait()
+            await send({"type": "http.response.start", "status": 401, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        gate = LoginAdmission(inner, auth)
+
+        async def call(address: str, path: str = "/api/v1/auth/login") -> tuple[str, int, str, dict[str, str]]:
+            sent: list[dict[str, Any]] = []
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "method": "POST", "path": path, "client": (address, 5000)}
+            await gate(scope, None, send)
+            headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+            body = sent[1]["body"].decode()
+            code = json.loads(body)["error"]["code"] if body != "{}" else ""
+            return address, sent[0]["status"], code, headers
+
+        first = asyncio.create_task(call("10.0.0.1"))
+        second = asyncio.create_task(call("10.0.0.2"))
+        while len(reached) < 2:
+            await asyncio.sleep(0)
+        answers = [await call("10.0.0.3"), await call("10.0.0.9")]
+        ticket = asyncio.create_task(call("10.0.0.4", "/api/v1/tickets"))
+        while len(reached) < 3:
+            await asyncio.sleep(0)
+        release.set()
+        answers += [await first, await second, await ticket, await call("10.0.0.5")]
+        assert reached == ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]
+        return answers
+
+    answers = run_in_own_loop(scenario)
+    store.close()
+    busy, locked, first, second, ticket, later = answers
+    assert busy[1:3] == (503, "login_busy") and busy[3]["retry-after"] == "1"
+    assert locked[1:3] == (429, "login_locked_address") and int(locked[3]["retry-after"]) == 60
+    assert [a[1] for a in (first, second, ticket, later)] == [401, 401, 401, 401], "they reached the app"
