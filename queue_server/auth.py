@@ -185,6 +185,8 @@ class LoginThrottle:
                 self._prune(now)
             for kind, key in self._keys(username, address):
                 record = self._records.setdefault((kind, key), _Record(deque()))
+                if record.strikes and record.updated_at <= now - FORGET_AFTER_SECONDS:
+                    record.strikes = 0  # a quiet day: the next lockout is a first one again
                 failures = record.failures
                 while failures and failures[0] <= now - window:
                     failures.popleft()

@@ -74,6 +74,14 @@ def test_lockouts_grow_up_to_the_cap_and_survive_a_restart(tmp_path: Path) -> No
     assert again.unlock(username="staff1") == [{"kind": "account", "key": "staff1"}]
     again.check("staff1", None)
     assert again.unlock(username="staff1") == [], "nothing left to unlock"
+    fail(again, 3, "staff2")
+    clock.advance(seconds=61)
+    fail(again, 3, "staff2")
+    assert retry_after(again, "staff2", None) == 120
+    clock.advance(days=1, seconds=121)
+    fail(again, 3, "staff2")
+    assert retry_after(again, "staff2", None) == 60, "after a quiet day the strikes are forgotten"
+    again.unlock(username="staff2")
     store.close()
     assert SqliteStore(tmp_path / "q.sqlite3", lock_folder=False).lockouts() == []
 
