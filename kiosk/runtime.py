@@ -12,12 +12,14 @@ so while the others keep issuing.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kiosk.dispenser import DEFAULT_PRINTER_ID, Publish, TicketDispenser
 from kiosk.limits import SlidingWindowLimiter
@@ -42,6 +44,63 @@ def lan_address() -> str | None:
     except OSError:
         return None
     return None if address.startswith("127.") else address
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::", "[::]")
+
+
+def _url(host: str, port: int) -> str:
+    host = host.strip("[]")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def qr_base_url(config: Config, host: str, port: int) -> str:
+    """The base of the link in a ticket's QR code (`<base>/t/<id>`) for a hub listening on
+    `host`:`port` (the bound port, not the configured one): `[center] public_url` when set;
+    listening on every interface (0.0.0.0, ::), this machine's LAN address (localhost without
+    one); otherwise the listening address itself. A kiosk page's own address, when it is not
+    loopback, replaces it later (`TicketDispenser.base_url`)."""
+    if config.public_url:
+        return config.public_url
+    if _is_wildcard(host):
+        return _url(lan_address() or "localhost", port)
+    return _url(host, port)
+
+
+def qr_address_warnings(config: Config, host: str, port: int) -> list[str]:
+    """English log lines for start-up when the QR code would point where a phone cannot go:
+    a loopback public_url; no public_url and a loopback listener (nothing else reaches it);
+    no public_url on every interface (the LAN address is a guess). [] when all is well."""
+    base = qr_base_url(config, host, port)
+    if config.public_url:
+        target = urlsplit(config.public_url).hostname or ""
+        if _is_loopback(target):
+            return [f"[center] public_url = {config.public_url!r} is this machine's loopback "
+                    "address: phones cannot open the QR code on tickets; set the address phones "
+                    "use (e.g. http://192.168.1.10:8080)"]
+        return []
+    if _is_loopback(host.strip("[]")):
+        return [f"the hub listens on {host}:{port} only and [center] public_url is not set: the QR "
+                f"code on tickets points to {base}/t/..., which no phone can reach; listen on the "
+                "LAN (--host 0.0.0.0) and set [center] public_url"]
+    if _is_wildcard(host):
+        if base.startswith(("http://localhost:", "http://[::1]:")):
+            return [f"[center] public_url is not set and this machine has no LAN address: the QR "
+                    f"code on tickets points to {base}/t/..., which no phone can reach; set public_url"]
+        return [f"[center] public_url is not set: the QR code on tickets points to {base}/t/..., "
+                "guessed from this machine's LAN address (until a kiosk page shows the address "
+                "people use); set public_url to the address phones reach the hub on"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -192,6 +251,15 @@ class KioskRuntime:
         printer_id = self.device_printers.get(device or "", DEFAULT_PRINTER_ID)
         return self.dispensers.get(printer_id, self.dispenser)
 
+    def listening_on(self, config: Config, host: str, port: int) -> list[str]:
+        """The hub's socket is bound: the QR code of a ticket printed before any kiosk page has
+        loaded (a GPIO button right after a restart) points to `qr_base_url(config, host,
+        port)`, on every printer. Returns `qr_address_warnings` for the start-up log."""
+        base = qr_base_url(config, host, port)
+        for dispenser in {id(d): d for d in [self.dispenser, *self.dispensers.values()]}.values():
+            dispenser.default_base_url = base
+        return qr_address_warnings(config, host, port)
+
     def close(self) -> None:
         """Buttons first (no new presses), then the monitors, then the printers. Idempotent."""
         if self._closed:
@@ -211,9 +279,9 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
     settings = kiosk_settings(config.sections.get("kiosk", {}), source)
     plans = printer_plans(config, data_dir)
     resolve_unconfirmed_prints(service)
-    # Until a kiosk request shows the address people use, a button's QR points at the LAN
-    # address and the configured port; `[center] public_url` makes it exact.
-    port = config.sections.get("server", {}).get("port", 8080)
+    # Until the serving process reports the socket it bound (`KioskRuntime.listening_on`) or a
+    # kiosk request shows the address people use, the QR follows the configured address.
+    server = config.sections.get("server", {})
     dispensers: dict[str, TicketDispenser] = {}
     try:
         for plan in plans:
@@ -221,7 +289,8 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
             dispenser = TicketDispenser(service, printer, service.rules, config.public_url,
                                         kind=plan.section.get("kind", "simulated"), publish=publish,
                                         printer_id=plan.id)
-            dispenser.default_base_url = f"http://{lan_address() or 'localhost'}:{port}"
+            dispenser.default_base_url = qr_base_url(config, server.get("host", "127.0.0.1"),
+                                                     server.get("port", 8080))
             dispensers[plan.id] = dispenser
     except BaseException:
         for built in dispensers.values():
@@ -236,9 +305,6 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
         gpio = config.sections.get("gpio", {})
         if gpio.get("buttons"):
             runtime.buttons, runtime.buttons_error = _buttons(gpio, default, service, source)
-            if not config.public_url:
-                log.warning("[center] public_url is not set: the QR code on tickets from the "
-                            "buttons points to %s", default.default_base_url)
         for plan in plans:
             runtime.monitors.append(PrinterMonitor(dispensers[plan.id], plan.poll_seconds))
     except BaseException:

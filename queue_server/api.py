@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sqlite3
 from datetime import date
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -19,8 +20,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import health, openapi, stats
 from .core import errors
 from .auth import Authenticator, Principal
-from .core.errors import InvalidRequest, QueueError, RateLimited, Unauthorized
-from .core.models import Outcome
+from .core.errors import Forbidden, InvalidRequest, QueueError, Unauthorized
+from .core.models import Outcome, Ticket
 from .core.service import QueueService, ticket_json
 from .storage import SqliteStore
 
@@ -34,8 +35,9 @@ MAX_RANGE_DAYS = 3 * 366
 def error_response(exc: QueueError) -> tuple[Response, int]:
     status = next((STATUS_OF[c] for c in type(exc).__mro__ if c in STATUS_OF), 400)
     response = jsonify({"error": exc.as_dict()})
-    if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, LoginLocked, LoginBusy
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response, status
 
 
@@ -135,6 +137,29 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         service.authorize_counter(n, principal.counters_allowed())
         return principal
 
+    def ticket_check(principal: Principal) -> Callable[[Ticket], None]:
+        """The counter check for an action on one ticket, run by the service inside its
+        transaction (so the ticket cannot move to another counter in between): a ticket at a
+        counter (being served, a no-show there, or transferred to it) belongs to that counter; a
+        ticket waiting in a field's queue to the counters that serve the field. Staff act only
+        on their own counter's tickets, like every counter action (SPEC §9)."""
+        allowed = principal.counters_allowed()
+
+        def check(ticket: Ticket) -> None:
+            if allowed is None:
+                return
+            at = ticket.counter if ticket.counter is not None else ticket.target_counter
+            if at is not None:
+                service.authorize_counter(at, allowed)
+                return
+            counters = service.rules.counters
+            if not any(c in counters and ticket.field_id in counters[c].fields for c in allowed):
+                raise Forbidden("foreign_ticket",
+                                "Số này thuộc lĩnh vực mà quầy của bạn không phục vụ.",
+                                "This ticket waits for a service your counter does not serve.")
+
+        return check
+
     def ticket_out(ticket: Any, status: int = 200) -> tuple[Response, int]:
         return jsonify(ticket_json(ticket, service.rules)), status
 
@@ -163,7 +188,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     @bp.post("/api/v1/auth/login")
     def login() -> Response:
         data = reader.body(openapi.LOGIN)
-        token, expires, principal = auth.login(data["username"], data["password"])
+        token, expires, principal = auth.login(data["username"], data["password"], request.remote_addr)
         return jsonify({"token": token, "token_type": "bearer", "expires_at": expires.isoformat(),
                         "username": principal.name, "role": principal.role,
                         "counter": principal.counter})
@@ -173,6 +198,24 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         caller(auth)
         auth.logout(bearer_token() or "")
         return jsonify({"status": "logged_out"})
+
+    def require_admin() -> None:
+        principal = caller(auth)
+        assert principal is not None
+        if principal.role != "admin":
+            raise Forbidden("forbidden", "Chỉ quản trị viên được mở khóa đăng nhập.",
+                            "Only an admin may see or lift login lockouts.")
+
+    @bp.get("/api/v1/auth/lockouts")
+    def lockouts() -> Response:
+        require_admin()
+        return jsonify({"lockouts": auth.throttle.lockouts()})
+
+    @bp.post("/api/v1/auth/unlock")
+    def unlock() -> Response:
+        require_admin()
+        data = reader.body(openapi.UNLOCK)
+        return jsonify({"unlocked": auth.throttle.unlock(data.get("username"), data.get("address"))})
 
     @bp.get("/api/v1/services")
     def services() -> Response:
@@ -214,17 +257,17 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         principal.require("counter")
         reader.body(openapi.EMPTY, required=False)
         ticket = service.get_ticket(ticket_id)
-        if ticket.counter is not None:
-            service.authorize_counter(ticket.counter, principal.counters_allowed())
-        return ticket_out(service.requeue(ticket_id, principal.name, ticket.counter))
+        return ticket_out(service.requeue(ticket_id, principal.name, ticket.counter,
+                                          authorize=ticket_check(principal)))
 
     @bp.post("/api/v1/tickets/<ticket_id>/cancel")
     def cancel(ticket_id: str) -> tuple[Response, int]:
         principal = caller(auth)
         assert principal is not None
-        principal.require("issue")
+        principal.require("counter")
         data = reader.body(openapi.CANCEL, required=False)
-        return ticket_out(service.cancel(ticket_id, principal.name, data.get("reason", "cancelled")))
+        return ticket_out(service.cancel(ticket_id, principal.name, data.get("reason", "cancelled"),
+                                         authorize=ticket_check(principal)))
 
     @bp.post("/api/v1/counters/<int:n>/next")
     def call_next(n: int) -> Any:
@@ -297,8 +340,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         principal = caller(auth)
         assert principal is not None
         principal.require("rate")
-        if not principal.is_device:
-            service.authorize_counter(n, principal.counters_allowed())
+        service.authorize_counter(n, principal.counters_allowed("rate"))
         data = reader.body(counter_rating)
         ticket = service.rate_at_counter(n, data["level"], data.get("reason"), source=principal.name)
         return jsonify({"number": ticket.number, "level": ticket.rating, "counter": n,

@@ -19,7 +19,7 @@ from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from .api import create_api, error_response, storage_error_response
-from .auth import Authenticator
+from .auth import Authenticator, LoginAdmission
 from .config import Config, ConfigError
 from .core.errors import QueueError
 from .core.ports import Clock
@@ -144,6 +144,9 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     auth = Authenticator(config, store, clock)
     app.extensions["queue"] = service
     app.extensions["hub_config"] = config
+    app.extensions["auth"] = auth
+    # Flask's documented middleware seat: refused logins are answered before Flask (auth.py)
+    app.wsgi_app = LoginAdmission(app.wsgi_app, auth)  # type: ignore[method-assign]
     app.register_blueprint(create_api(service, auth, store, config.public_issuing))
     from display.web import create_pages
 

@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def ready(hub: "Hub") -> None:
         hub.start()
+        if hub.kiosk is not None:  # ticket QR codes follow the bound socket; warn if unreachable
+            for warning in hub.kiosk.listening_on(config, host, bound_port):
+                log.warning("%s", warning)
 
         from .health import check_hub
 

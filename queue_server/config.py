@@ -69,12 +69,32 @@ class DeviceAccount:
 
 
 @dataclass(frozen=True)
+class LoginPolicy:
+    """`[auth]` limits on failed logins and on password hashing (read by `auth.py`).
+
+    A username (known or not) that fails `max_failures` times within `failure_window_seconds`,
+    or a client address that fails `address_max_failures` times, is locked for `lockout_seconds`,
+    doubling with each further lockout up to `max_lockout_seconds`. At most `hash_concurrency`
+    password checks run at once and `hash_queue` more wait for a slot; further logins get 503.
+    """
+
+    max_failures: int = 5
+    address_max_failures: int = 20
+    failure_window_seconds: int = 900
+    lockout_seconds: int = 60
+    max_lockout_seconds: int = 3600
+    hash_concurrency: int = 1
+    hash_queue: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     rules: CenterRules
     staff: dict[str, StaffAccount]
     devices: tuple[DeviceAccount, ...]
     public_url: str = ""
     token_hours: float = 12.0
+    login: LoginPolicy = LoginPolicy()
     public_issuing: bool = False
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # printer, voice, kiosk, …
     source: str = ""
@@ -243,6 +263,18 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+# `[auth]` keys of LoginPolicy and their allowed ranges (integers).
+LOGIN_LIMITS: dict[str, tuple[int, int]] = {
+    "max_failures": (1, 100),
+    "address_max_failures": (1, 1000),
+    "failure_window_seconds": (10, 86400),
+    "lockout_seconds": (1, 86400),
+    "max_lockout_seconds": (1, 7 * 86400),
+    "hash_concurrency": (1, 8),
+    "hash_queue": (0, 64),
+}
+
+
 def parse_config(text: str, file: str = "config") -> Config:
     """Parse and check a whole config file; raises ConfigError on the first problem."""
     try:
@@ -293,8 +325,13 @@ def parse_config(text: str, file: str = "config") -> Config:
     rating_window = r.get(ratings, ["ratings"], "window_minutes", int, 24 * 60, _between(1, 7 * 24 * 60))
     counter_seconds = r.get(ratings, ["ratings"], "counter_seconds", int, 120, _between(10, 3600))
 
-    auth = r.table(raw.get("auth", {}), ["auth"], {"token_hours"})
+    auth = r.table(raw.get("auth", {}), ["auth"], {"token_hours", *LOGIN_LIMITS})
     token_hours = float(r.get(auth, ["auth"], "token_hours", float, 12.0, _between(0.1, 24 * 30)))
+    login = LoginPolicy(**{key: r.get(auth, ["auth"], key, int, getattr(LoginPolicy, key), _between(*bounds))
+                           for key, bounds in LOGIN_LIMITS.items()})
+    if login.max_lockout_seconds < login.lockout_seconds:
+        raise r.fail(["auth", "max_lockout_seconds"],
+                     f"must be at least lockout_seconds ({login.lockout_seconds})")
 
     fields_raw = raw.get("fields")
     if not isinstance(fields_raw, list) or not fields_raw:
@@ -432,7 +469,7 @@ def parse_config(text: str, file: str = "config") -> Config:
     )
     return Config(
         rules=rules, staff=staff, devices=tuple(devices), public_url=public_url.rstrip("/"),
-        token_hours=token_hours, public_issuing=bool(sections["kiosk"].get("public_issuing", False)),
+        token_hours=token_hours, login=login, public_issuing=bool(sections["kiosk"].get("public_issuing", False)),
         sections=sections, source=file, printers=tuple(printers),
     )
 

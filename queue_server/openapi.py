@@ -27,6 +27,9 @@ LOGIN = _obj({"username": {"type": "string", "minLength": 1, "maxLength": 64},
 ISSUE = _obj({"service": SERVICE_ID, "priority": {"type": "boolean"},
               "priority_group": {"type": "string", "minLength": 1, "maxLength": 40}}, ["service"])
 EMPTY = _obj({})
+UNLOCK = _obj({"username": {"type": "string", "minLength": 1, "maxLength": 64},
+               "address": {"type": "string", "minLength": 1, "maxLength": 64}},
+              anyOf=[{"required": ["username"]}, {"required": ["address"]}])
 NO_SHOW = _obj({"ticket": {"type": "string", "minLength": 1, "maxLength": 64}})
 TRANSFER = _obj({"service": SERVICE_ID, "counter": COUNTER_NO},
                 oneOf=[{"required": ["service"]}, {"required": ["counter"]}])
@@ -143,9 +146,13 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                 "503": {"description": "Degraded: database unreachable, last write failed, or low disk space",
                         "content": _json(HEALTH)}}}},
             "/api/v1/auth/login": {"post": _op("Log in; returns a bearer token", _ok("Token"), LOGIN,
-                                               auth=False, errors=(400, 401))},
+                                               auth=False, errors=(400, 401, 429, 503))},
             "/api/v1/auth/logout": {"post": _op("Log out (revoke the token)", _ok("Logged out"),
                                                 errors=(401,))},
+            "/api/v1/auth/lockouts": {"get": _op("Login lockouts in force (admin)", _ok("Lockouts"),
+                                                 errors=(401, 403))},
+            "/api/v1/auth/unlock": {"post": _op("Lift a login lockout of a username and/or address (admin)",
+                                                _ok("Unlocked"), UNLOCK, errors=(400, 401, 403))},
             "/api/v1/services": {"get": _op("Services (fields) with waiting counts and issuing state",
                                             _ok("Services"), auth=False, errors=())},
             "/api/v1/state": {"get": _op("Full public state (what a display gets on connect)",

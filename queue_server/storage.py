@@ -127,6 +127,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tickets ADD COLUMN print_pending INTEGER NOT NULL DEFAULT 0;
     """,
+    # v4: login lockouts, so a restart does not unlock an account or address under attack
+    """
+    CREATE TABLE login_lockouts (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        strikes INTEGER NOT NULL,
+        locked_until REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -566,6 +577,29 @@ class SqliteStore:
     def drop_session(self, token_hash: str) -> None:
         with self._mutex, self._write():
             self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    # -- login lockouts (kind "account" or "address"; see auth.LoginThrottle)
+    def lockouts(self) -> list[tuple[str, str, int, float, float]]:
+        """Every stored lockout: (kind, key, strikes, locked_until, updated_at), epoch seconds."""
+        with self._mutex:
+            rows = self.db.execute(
+                "SELECT kind, key, strikes, locked_until, updated_at FROM login_lockouts").fetchall()
+        return [(r[0], r[1], int(r[2]), float(r[3]), float(r[4])) for r in rows]
+
+    def save_lockout(self, kind: str, key: str, strikes: int, locked_until: float,
+                     updated_at: float) -> None:
+        with self._mutex:
+            self.db.execute("INSERT OR REPLACE INTO login_lockouts VALUES (?, ?, ?, ?, ?)",
+                            (kind, key, strikes, locked_until, updated_at))
+
+    def drop_lockout(self, kind: str, key: str) -> None:
+        with self._mutex:
+            self.db.execute("DELETE FROM login_lockouts WHERE kind = ? AND key = ?", (kind, key))
+
+    def drop_lockouts_before(self, updated_before: float) -> None:
+        """Forget lockouts (and their strike counts) untouched since `updated_before`."""
+        with self._mutex:
+            self.db.execute("DELETE FROM login_lockouts WHERE updated_at < ?", (updated_before,))
 
     def ping(self) -> bool:
         with self._mutex:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -293,10 +293,15 @@ class QueueService:
             self._queue_changed(tx, pending, day)
         return IssuedTicket(ticket, ahead, est)
 
-    def cancel(self, ticket_id: str, staff: str | None, reason: str) -> Ticket:
-        """Cancel a ticket that is still open (e.g. its print failed): logged, never deleted."""
+    def cancel(self, ticket_id: str, staff: str | None, reason: str,
+               authorize: Callable[[Ticket], None] | None = None) -> Ticket:
+        """Cancel a ticket that is still open (e.g. its print failed): logged, never deleted.
+        `authorize(ticket)` (the HTTP layer's counter check) runs inside the transaction, on the
+        ticket as it is now, and refuses by raising."""
         with self._change() as (tx, pending, now, day):
             ticket = self._ticket(tx, ticket_id)
+            if authorize is not None:
+                authorize(ticket)
             if ticket.status not in (TicketStatus.WAITING, TicketStatus.CALLED):
                 raise Conflict("not_cancellable", "Số này đã kết thúc, không thể hủy.",
                                f"A ticket that is {ticket.status.value} cannot be cancelled.")
@@ -426,10 +431,14 @@ class QueueService:
             self._ticket_changed(pending, absent)
         return absent
 
-    def requeue(self, ticket_id: str, staff: str | None, counter_no: int | None = None) -> Ticket:
-        """Put a no-show ticket back in its queue, at its original place."""
+    def requeue(self, ticket_id: str, staff: str | None, counter_no: int | None = None,
+                authorize: Callable[[Ticket], None] | None = None) -> Ticket:
+        """Put a no-show ticket back in its queue, at its original place. `authorize` as for
+        `cancel`."""
         with self._change() as (tx, pending, now, day):
             ticket = self._ticket(tx, ticket_id)
+            if authorize is not None:
+                authorize(ticket)
             if ticket.status is not TicketStatus.NO_SHOW or ticket.day != day:
                 raise Conflict("not_requeueable", "Chỉ số vắng mặt trong ngày mới được xếp lại hàng chờ.",
                                "Only today's no-show tickets can be re-queued.")

@@ -3,6 +3,7 @@ generates, the hub never answers 5xx."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
