@@ -188,14 +188,13 @@ def test_auth_keys_are_read() -> None:
     assert config.login == LoginPolicy(max_failures=8, hash_queue=0)
 
 
-def test_login_admission_refuses_on_the_event_loop_before_the_thread_pool(tmp_path: Path) -> None:
-    """In front of the HTTP thread pool: at most hash_concurrency + hash_queue logins inside;
-    the next one, and any login from a locked address, is answered there; other paths pass."""
-    import asyncio
+def test_login_admission_refuses_before_flask(tmp_path: Path) -> None:
+    """In front of Flask: at most hash_concurrency + hash_queue logins inside; the next one, and
+    any login from a locked address, is answered there at once; other paths pass."""
     import json
+    import threading
 
     from queue_server.auth import LoginAdmission
-    from tests.conftest import run_in_own_loop
 
     store = SqliteStore(tmp_path / "q.sqlite3")
     cfg = dataclasses.replace(demo_config(), login=LoginPolicy(hash_concurrency=1, hash_queue=1,
@@ -203,48 +202,56 @@ def test_login_admission_refuses_on_the_event_loop_before_the_thread_pool(tmp_pa
     auth = Authenticator(cfg, store, ManualClock(START))
     for n in range(2):
         auth.throttle.failed(f"ten-{n}", "10.0.0.9")
+    release = threading.Event()
+    reached: list[str] = []
+    lock = threading.Lock()
 
-    async def scenario() -> list[tuple[str, int, str, dict[str, str]]]:
-        release = asyncio.Event()
-        reached: list[str] = []
+    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:  # Flask
+        with lock:
+            reached.append(environ["REMOTE_ADDR"])
+        release.wait(10)
+        start_response("401 Unauthorized", [])
+        return [b"{}"]
 
-        async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:  # the thread pool
-            reached.append(scope["client"][0])
-            await release.wait()
-            await send({"type": "http.response.start", "status": 401, "headers": []})
-            await send({"type": "http.response.body", "body": b"{}"})
+    gate = LoginAdmission(inner, auth)
 
-        gate = LoginAdmission(inner, auth)
+    def call(address: str, path: str = "/api/v1/auth/login") -> tuple[str, int, str, dict[str, str]]:
+        answer: dict[str, Any] = {}
 
-        async def call(address: str, path: str = "/api/v1/auth/login") -> tuple[str, int, str, dict[str, str]]:
-            sent: list[dict[str, Any]] = []
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            answer["status"], answer["headers"] = int(status.split()[0]), dict(headers)
 
-            async def send(message: dict[str, Any]) -> None:
-                sent.append(message)
+        body = b"".join(gate({"REQUEST_METHOD": "POST", "PATH_INFO": path, "REMOTE_ADDR": address},
+                             start_response)).decode()
+        code = json.loads(body)["error"]["code"] if body != "{}" else ""
+        return address, answer["status"], code, {k.lower(): v for k, v in answer["headers"].items()}
 
-            scope = {"type": "http", "method": "POST", "path": path, "client": (address, 5000)}
-            await gate(scope, None, send)
-            headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
-            body = sent[1]["body"].decode()
-            code = json.loads(body)["error"]["code"] if body != "{}" else ""
-            return address, sent[0]["status"], code, headers
+    def in_thread(*args: str) -> tuple[threading.Thread, list[Any]]:
+        box: list[Any] = []
+        thread = threading.Thread(target=lambda: box.append(call(*args)))
+        thread.start()
+        return thread, box
 
-        first = asyncio.create_task(call("10.0.0.1"))
-        second = asyncio.create_task(call("10.0.0.2"))
-        while len(reached) < 2:
-            await asyncio.sleep(0)
-        answers = [await call("10.0.0.3"), await call("10.0.0.9")]
-        ticket = asyncio.create_task(call("10.0.0.4", "/api/v1/tickets"))
-        while len(reached) < 3:
-            await asyncio.sleep(0)
-        release.set()
-        answers += [await first, await second, await ticket, await call("10.0.0.5")]
-        assert reached == ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]
-        return answers
+    def wait_reached(n: int) -> None:
+        for _ in range(1000):
+            with lock:
+                if len(reached) >= n:
+                    return
+            threading.Event().wait(0.005)
+        raise AssertionError(reached)
 
-    answers = run_in_own_loop(scenario)
+    first, second = in_thread("10.0.0.1"), in_thread("10.0.0.2")
+    wait_reached(2)
+    busy, locked = call("10.0.0.3"), call("10.0.0.9")  # answered while two logins are inside
+    ticket = in_thread("10.0.0.4", "/api/v1/tickets")
+    wait_reached(3)
+    release.set()
+    for thread, _ in (first, second, ticket):
+        thread.join(10)
+    later = call("10.0.0.5")
     store.close()
-    busy, locked, first, second, ticket, later = answers
+    assert reached == ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]
     assert busy[1:3] == (503, "login_busy") and busy[3]["retry-after"] == "1"
     assert locked[1:3] == (429, "login_locked_address") and int(locked[3]["retry-after"]) == 60
-    assert [a[1] for a in (first, second, ticket, later)] == [401, 401, 401, 401], "they reached the app"
+    assert [a[0][1] for a in (first[1], second[1], ticket[1])] + [later[1]] == [401, 401, 401, 401], \
+        "they reached the app"
