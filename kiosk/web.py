@@ -142,7 +142,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     # -------------------------------------------------------------------- API
     @bp.get("/api/v1/kiosk/status")
     def kiosk_status() -> Response:
-        principal = caller(auth, required=False)
+        principal = caller(auth, required=False, device=True)
         authorized = (principal is not None and (principal.role != "device" or "issue" in principal.scopes)) \
             or settings.public_issuing
         return jsonify({
@@ -155,7 +155,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
 
     @bp.post("/api/v1/kiosk/tickets")
     def kiosk_issue() -> tuple[Response, int]:
-        principal = caller(auth, required=False)
+        principal = caller(auth, required=False, device=True)
         if principal is None:
             if not settings.public_issuing:
                 raise Unauthorized("device_token_required",
