@@ -10,6 +10,7 @@ center's name and the rating levels to paint the first frame.
                         reads [voice] chime, [display] latest_calls and flash_seconds
     /counter            staff panel (`?n=3` lets admin / manager pick a counter)
     /rate/<n>           counter-side rating touchscreen (`?token=<device token>` once)
+    /manager            not built yet: a page that says so (501)
     /                   a landing page linking the others
 
 Every page is sent with a Content-Security-Policy that allows only this origin: a page that
@@ -36,7 +37,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from queue_server.demo import DEMO_DEVICE_SHA256, DEMO_DEVICE_TOKEN
-from queue_server.pages import UNSATISFIED_REASONS, render_page
+from queue_server.pages import MANAGER_NOT_BUILT, UNSATISFIED_REASONS, error_page, render_page, wants_html
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/display"
@@ -94,5 +95,14 @@ def create_pages(service: Any, config: Any) -> Blueprint:
         return page("display/rate.html", title="Đánh giá mức độ hài lòng", page_class="rate",
                     counter=n, counter_name=rules.counters[n].name,
                     levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+
+    @bp.get("/manager")
+    def manager() -> Any:
+        # SPEC §9 lists /manager; it is not built yet, and says so plainly (501) instead of a 404
+        # or a fake dashboard. Replace this route when the manager pages exist.
+        if not wants_html():
+            return {"error": {"code": "not_built", "message": MANAGER_NOT_BUILT[0] + ".",
+                              "message_en": MANAGER_NOT_BUILT[2] + "."}}, 501
+        return error_page(501, center_name, MANAGER_NOT_BUILT)
 
     return bp
