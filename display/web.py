@@ -37,7 +37,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from queue_server.demo import DEMO_DEVICE_SHA256, DEMO_DEVICE_TOKEN
-from queue_server.pages import MANAGER_NOT_BUILT, UNSATISFIED_REASONS, error_page, render_page, wants_html
+from queue_server.pages import MANAGER_NOT_BUILT, UNSATISFIED_REASONS, error_page, rating_levels_en, render_page, wants_html
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/display"
@@ -94,7 +94,8 @@ def create_pages(service: Any, config: Any) -> Blueprint:
             abort(404)
         return page("display/rate.html", title="Đánh giá mức độ hài lòng", page_class="rate",
                     counter=n, counter_name=rules.counters[n].name,
-                    levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+                    levels=list(rules.rating_levels), levels_en=rating_levels_en(rules.rating_levels),
+                    reasons=UNSATISFIED_REASONS)
 
     @bp.get("/manager")
     def manager() -> Any:

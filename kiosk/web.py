@@ -41,7 +41,7 @@ from queue_server.auth import Authenticator
 from queue_server.config import Config
 from queue_server.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from queue_server.core.service import QueueService, ticket_json
-from queue_server.pages import UNSATISFIED_REASONS, render_page
+from queue_server.pages import UNSATISFIED_REASONS, rating_levels_en, render_page
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/kiosk"
@@ -132,7 +132,8 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         field = rules.fields.get(ticket.field_id)
         return page("kiosk/ticket.html", title=f"Số thứ tự {ticket.number}", ticket_id=ticket.id,
                     number=ticket.number, service_name=field.name if field else ticket.field_id,
-                    levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+                    levels=list(rules.rating_levels), levels_en=rating_levels_en(rules.rating_levels),
+                    reasons=UNSATISFIED_REASONS)
 
     @bp.get(f"{STATIC_URL}/vendor/socket.io.min.js")
     def socket_io_js() -> Response:

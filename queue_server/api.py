@@ -350,6 +350,7 @@ def _date_range() -> tuple[date, date]:
 def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
                public_issuing: bool) -> Blueprint:
     bp = Blueprint("api", __name__)
+    names_en: dict[str, str] = getattr(auth.config, "priority_names_en", {})  # [priority] groups
     reader = RequestReader()
     rating_schema = openapi.rating_schema(len(service.rules.rating_levels))
 
@@ -392,7 +393,8 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     def services() -> Response:
         return jsonify({
             "services": service.services_view(),
-            "priority_groups": [{"id": i, "name": n} for i, n in service.rules.priority.groups]
+            "priority_groups": [{"id": i, "name": n, "name_en": names_en.get(i) or n}
+                                for i, n in service.rules.priority.groups]
             if service.rules.priority.enabled else [],
         })
 

@@ -27,6 +27,20 @@ UNSATISFIED_REASONS = (
     ("Thủ tục, giấy tờ phức tạp", "Complicated paperwork"),
 )
 
+# English for the rating labels SPEC §6 names (the default levels and the variants other
+# provinces print); a label not listed here is shown as configured in English mode too.
+RATING_LABELS_EN = {
+    "Rất hài lòng": "Very satisfied", "Hài lòng": "Satisfied", "Chưa hài lòng": "Not satisfied",
+    "Không hài lòng": "Dissatisfied", "Rất không hài lòng": "Very dissatisfied",
+    "Bình thường": "Neutral",
+}
+
+
+def rating_levels_en(levels: list[str] | tuple[str, ...]) -> list[str]:
+    """The English label of each configured rating level (RATING_LABELS_EN), in order; a label
+    without an English form is kept as it is."""
+    return [RATING_LABELS_EN.get(label.strip(), label) for label in levels]
+
 
 def render_page(template: str, status: int = 200, **context: Any) -> Response:
     """`template` rendered with `context`, sent with CSP and the security headers."""

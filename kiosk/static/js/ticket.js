@@ -78,6 +78,7 @@
     try { return JSON.parse(text); } catch (e) { return fallback; }
   }
   var levels = parseJson(body.getAttribute("data-levels"), []);
+  var levelsEn = parseJson(body.getAttribute("data-levels-en"), []);
   var reasons = parseJson(body.getAttribute("data-reasons"), []);
   var centerName = { vi: body.getAttribute("data-center-name"), en: body.getAttribute("data-center-name-en") };
   var savedLang = null;
@@ -100,6 +101,21 @@
   var pendingLevel = null;
   var ratingError = "";
   var refetchTimer = null;
+  var namesEn = {};  // service id -> English name, from GET /api/v1/services (a ticket may be transferred)
+
+  function loadServiceNames() {
+    return KQ.api("GET", "/api/v1/services", { lang: i18n.lang }).then(function (r) {
+      if (r.ok && r.data && Array.isArray(r.data.services)) {
+        r.data.services.forEach(function (s) { if (s.name_en) { namesEn[s.id] = s.name_en; } });
+        render();
+      }
+    });
+  }
+
+  function serviceName(t) {
+    if (i18n.lang === "en" && namesEn[t.service]) { return namesEn[t.service]; }
+    return t.service_name || t.service;
+  }
 
   function load() {
     return KQ.api("GET", "/api/v1/tickets/" + encodeURIComponent(ticketId), { lang: i18n.lang })
@@ -134,7 +150,7 @@
     el.lang.textContent = i18n.t("lang_button");
     if (!ticket) { return; }
     el.number.textContent = ticket.number;
-    el.service.textContent = ticket.service_name || ticket.service;
+    el.service.textContent = serviceName(ticket);
     el.priority.hidden = !ticket.priority;
     el.facts.hidden = true;
     el.rating.hidden = true;
@@ -197,7 +213,7 @@
     levels.forEach(function (label, index) {
       var level = index + 1;
       var tone = level === 1 ? "best" : (level === levels.length ? "worst" : "mid");
-      var b = button("p-level is-" + tone, label, function () {
+      var b = button("p-level is-" + tone, i18n.lang === "en" && levelsEn[index] ? levelsEn[index] : label, function () {
         if (level === levels.length && reasons.length && levels.length > 2) {
           pendingLevel = level;  // an unsatisfied rating may say why (optional)
           render();
@@ -271,4 +287,5 @@
   i18n.apply();
   render();
   load();
+  loadServiceNames();
 })();
