@@ -200,7 +200,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                             params=counter_param)},
             "/api/v1/ratings": {"post": _op("Rate a served ticket (the ticket id is the capability)",
                                             _ok("Rated", code=201), rating_schema(rating_levels),
-                                            auth=False, errors=(400, 404, 409))},
+                                            auth=False, errors=(400, 401, 404, 409))},
             "/api/v1/stats": {"get": _op("Statistics for a date range (manager)", _ok("Statistics"),
                                          params=date_params, errors=(400, 401, 403))},
             "/api/v1/reports/summary.xlsx": {"get": _op(
@@ -220,7 +220,7 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
                      "schema": {"type": "string", "minLength": 1, "maxLength": 64}}]
     return {
         "/api/v1/kiosk/status": {"get": _op("What a kiosk screen shows: services and printer state",
-                                            _ok("Kiosk status"), auth=False, errors=())},
+                                            _ok("Kiosk status"), auth=False, errors=(401,))},
         "/api/v1/kiosk/tickets": {"post": _op(
             "Issue and print a ticket (nothing is issued when the printer cannot print)",
             _ok("Issued and printed", {"$ref": "#/components/schemas/Ticket"}, 201), ISSUE,
@@ -229,7 +229,7 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
             "Print a waiting or called ticket again", _ok("Reprinted"), EMPTY, params=ticket_param,
             body_required=False)},
         "/api/v1/printer": {"get": _op("Printer and ticket-button health", _ok("Health"),
-                                       auth=False, errors=())},
+                                       auth=False, errors=(401,))},
         "/api/v1/printer/simulate": {"post": _op(
             "Set the simulated printer's state (admin, simulated printer only)", _ok("State"),
             printer_simulate_schema(printer_states))},
