@@ -401,6 +401,9 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     @bp.get("/api/v1/state")
     def state() -> Response:
         zone = request.args.get("zone") or None
+        if zone is not None and zone not in {c.zone for c in service.rules.counters.values()}:
+            # the same refusal a Socket.IO `join` gets; the value sent is not echoed
+            raise InvalidRequest("unknown_zone", "Không có khu vực này.", "Unknown zone.")
         return jsonify(service.snapshot(zone))
 
     @bp.get("/api/v1/counters")
