@@ -135,7 +135,10 @@ def http_error_response(exc: HTTPException, center_name: str) -> Any:
         return exc
     headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
     if wants_html():
-        return error_page(exc.code, center_name, headers=headers)
+        try:
+            return error_page(exc.code, center_name, headers=headers)
+        except Exception:  # the page itself failed: the JSON answer below still goes out
+            log.exception("error page failed")
     vi = HTTP_MESSAGES_VI.get(exc.code, "Yêu cầu không hợp lệ." if exc.code < 500
                               else "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.")
     code = re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
