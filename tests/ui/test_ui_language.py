@@ -114,14 +114,24 @@ def test_the_error_page_and_manager_page_are_bilingual(demo_hub: HubProcess, ope
 def test_counter_panel_in_english_while_serving(demo_hub: HubProcess, open_page: Any) -> None:
     from tests.ui.conftest import staff_login
 
+    def dialog_in_english(action: str) -> None:
+        desk.click(f'[data-action="{action}"]')
+        desk.wait_for_selector("dialog[open]")
+        assert leftover_vietnamese(desk) == [], action
+        desk.keyboard.press("Escape")
+        desk.wait_for_selector("dialog[open]", state="detached")
+
     issue(demo_hub, "tu-phap")
     desk = open_page(f"{demo_hub.url}/counter?lang=en")
     staff_login(desk, "staff5")
     assert leftover_vietnamese(desk) == []
+    dialog_in_english("pause")  # offered while no one is being served
     desk.click('[data-action="next"]')
     wait_js(desk, "/\\d{4}/.test(document.body.innerText)")
     desk.wait_for_timeout(300)
     assert leftover_vietnamese(desk) == []
+    for action in ("transfer", "finish"):  # offered while serving
+        dialog_in_english(action)
 
 
 def test_rating_screen_in_english_while_asking(demo_hub: HubProcess, open_page: Any) -> None:
