@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import sqlite3
 from datetime import date
 from typing import Any
@@ -149,9 +150,13 @@ def _parse_float(text: str) -> float:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab, CR, LF; DEL
+
+
 def _check_text(value: Any) -> None:
-    """Every string, key or value, at any depth, must be encodable text: a lone surrogate such
-    as "\\ud800" is valid JSON but no text (it cannot be stored, printed, logged or echoed)."""
+    """Every string, key or value, at any depth, must be text: a lone surrogate such as
+    "\\ud800" is valid JSON but no text (it cannot be stored, printed, logged or echoed), and
+    neither is a control character such as NUL (tab and line breaks are allowed)."""
     pending = [value]
     while pending:
         item = pending.pop()
@@ -173,6 +178,9 @@ def _check_text(value: Any) -> None:
                                 "Dữ liệu chứa ký tự không hợp lệ (mã Unicode lẻ, không phải chữ).",
                                 "The body contains an invalid character (a lone Unicode surrogate)."
                                 ) from None
+            if _CONTROL.search(s):
+                raise _bad_json("invalid_text", "Dữ liệu chứa ký tự điều khiển không hợp lệ.",
+                                "The body contains a control character (such as NUL).")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
