@@ -98,10 +98,13 @@ def test_phone_page_in_english_has_no_vietnamese_left(demo_hub: HubProcess, open
 
 
 def test_display_counter_rate_and_landing_in_english(demo_hub: HubProcess, open_page: Any) -> None:
-    for path in ("/display?lang=en", "/rate/4?token=demo-device&lang=en", "/?lang=en", "/counter?lang=en"):
+    # each page, once its first state is painted (the element that shows it)
+    for path, painted in (("/display?lang=en", "[data-counter]"),
+                          ("/rate/4?token=demo-device&lang=en", "body[data-rate-state=idle]"),
+                          ("/?lang=en", ".land-card"), ("/counter?lang=en", "#login-view:not([hidden])")):
         page = open_page(demo_hub.url + path)
         wait_js(page, "document.documentElement.lang === 'en'")
-        page.wait_for_timeout(300)  # let the first state paint
+        page.wait_for_selector(painted, state="attached")
         assert leftover_vietnamese(page) == [], path
 
 
@@ -121,14 +124,13 @@ def test_counter_panel_in_english_while_serving(demo_hub: HubProcess, open_page:
         desk.keyboard.press("Escape")
         desk.wait_for_selector("dialog[open]", state="detached")
 
-    issue(demo_hub, "tu-phap")
+    ticket = issue(demo_hub, "tu-phap")
     desk = open_page(f"{demo_hub.url}/counter?lang=en")
     staff_login(desk, "staff5")
     assert leftover_vietnamese(desk) == []
     dialog_in_english("pause")  # offered while no one is being served
     desk.click('[data-action="next"]')
-    wait_js(desk, "/\\d{4}/.test(document.body.innerText)")
-    desk.wait_for_timeout(300)
+    expect(desk.locator("#current-number")).to_have_text(ticket["number"])
     assert leftover_vietnamese(desk) == []
     for action in ("transfer", "finish"):  # offered while serving
         dialog_in_english(action)
