@@ -242,3 +242,16 @@ def test_query_strings_and_path_parameters(hub: HubProcess) -> None:
         if r.status_code >= 400 and r.headers["Content-Type"].startswith("application/json"):
             refused(r, r.status_code)
     assert state_marks(hub) == before
+
+
+def test_priority_groups_have_english_names() -> None:
+    """[[priority.groups]] name_en is optional; the default groups have English names built in."""
+    from queue_server.config import ConfigError, parse_config
+    from tests.hub.test_hub_config import GOOD
+
+    assert parse_config(GOOD).priority_names_en["elderly"] == "Elderly people"
+    own = GOOD + '[priority]\ngroups = [{id = "vet", name = "Cựu chiến binh", name_en = "Veterans"},' \
+                 ' {id = "gold", name = "Người cao tuổi"}]\n'
+    assert parse_config(own).priority_names_en == {"vet": "Veterans", "gold": ""}
+    with pytest.raises(ConfigError, match="name_en"):
+        parse_config(GOOD + '[priority]\ngroups = [{id = "vet", name = "Cựu chiến binh", name_en = ""}]\n')
