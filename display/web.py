@@ -14,6 +14,7 @@ center's name and the rating levels to paint the first frame.
                         POST /counters/<n>/requeue and /call)
     /rate/<n>           counter-side rating touchscreen (`?token=<device token>` once); like /kiosk
                         it checks its token when it opens, before any smiley can be tapped
+    /manager            not built yet: a page that says so (501)
     /                   a landing page linking the others
 
 Every page is sent with a Content-Security-Policy that allows only this origin: a page that
@@ -40,7 +41,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from queue_server.demo import DEMO_DEVICE_SHA256, DEMO_DEVICE_TOKEN
-from queue_server.pages import UNSATISFIED_REASONS, render_page
+from queue_server.pages import MANAGER_NOT_BUILT, UNSATISFIED_REASONS, error_page, rating_levels_en, render_page, wants_html
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/display"
@@ -97,6 +98,16 @@ def create_pages(service: Any, config: Any) -> Blueprint:
             abort(404)
         return page("display/rate.html", title="Đánh giá mức độ hài lòng", page_class="rate",
                     counter=n, counter_name=rules.counters[n].name,
-                    levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+                    levels=list(rules.rating_levels), levels_en=rating_levels_en(rules.rating_levels),
+                    reasons=UNSATISFIED_REASONS)
+
+    @bp.get("/manager")
+    def manager() -> Any:
+        # SPEC §9 lists /manager; it is not built yet, and says so plainly (501) instead of a 404
+        # or a fake dashboard. Replace this route when the manager pages exist.
+        if not wants_html():
+            return {"error": {"code": "not_built", "message": MANAGER_NOT_BUILT[0] + ".",
+                              "message_en": MANAGER_NOT_BUILT[2] + "."}}, 501
+        return error_page(501, center_name, MANAGER_NOT_BUILT)
 
     return bp

@@ -106,7 +106,7 @@ class PrintFailed(Unavailable):
         vi = "Máy in gặp sự cố nên chưa in được số thứ tự. Vui lòng báo cán bộ hướng dẫn."
         en = "The ticket could not be printed. Please tell a staff member."
         if cancelled:
-            vi += f" Số {number} đã được hủy, ông/bà không cần giữ số này."
+            vi += f" Số {number} đã được hủy, Ông/Bà không cần giữ số này."
             en += f" Number {number} has been cancelled."
         super().__init__("print_failed", vi, en)
         self.number = number

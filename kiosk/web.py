@@ -46,7 +46,7 @@ from queue_server.auth import Authenticator
 from queue_server.config import Config
 from queue_server.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from queue_server.core.service import QueueService, ticket_json
-from queue_server.pages import UNSATISFIED_REASONS, render_page
+from queue_server.pages import UNSATISFIED_REASONS, rating_levels_en, render_page
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/kiosk"
@@ -149,7 +149,8 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
         field = rules.fields.get(ticket.field_id)
         return page("kiosk/ticket.html", title=f"Số thứ tự {ticket.number}", ticket_id=ticket.id,
                     number=ticket.number, service_name=field.name if field else ticket.field_id,
-                    levels=list(rules.rating_levels), reasons=UNSATISFIED_REASONS)
+                    levels=list(rules.rating_levels), levels_en=rating_levels_en(rules.rating_levels),
+                    reasons=UNSATISFIED_REASONS)
 
     @bp.get(f"{STATIC_URL}/vendor/socket.io.min.js")
     def socket_io_js() -> Response:
@@ -159,7 +160,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
     # -------------------------------------------------------------------- API
     @bp.get("/api/v1/kiosk/status")
     def kiosk_status() -> Response:
-        principal = caller(auth, required=False)
+        principal = caller(auth, required=False, device=True)
         authorized = (principal is not None and (principal.role != "device" or "issue" in principal.scopes)) \
             or settings.public_issuing
         return jsonify({
@@ -172,7 +173,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
 
     @bp.post("/api/v1/kiosk/tickets")
     def kiosk_issue() -> tuple[Response, int]:
-        principal = caller(auth, required=False)
+        principal = caller(auth, required=False, device=True)
         if principal is None:
             if not settings.public_issuing:
                 raise Unauthorized("device_token_required",

@@ -8,13 +8,16 @@ document publishes (`openapi.py`), so an unknown key or a wrong type changes not
 from __future__ import annotations
 
 import io
+import json
+import math
+import re
 import sqlite3
 from datetime import date
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import health, openapi, stats
@@ -32,9 +35,17 @@ STATUS_OF: dict[type[QueueError], int] = {
 MAX_RANGE_DAYS = 3 * 366
 
 
+def _printable(value: Any) -> Any:
+    """A message made safe to encode: a lone surrogate that reached it becomes '?', so an error
+    that quotes bad input can still be answered. Values other than text pass unchanged."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else value
+
+
 def error_response(exc: QueueError) -> tuple[Response, int]:
+    """A QueueError as its HTTP answer: status by kind (STATUS_OF), {"error": {code, message,
+    message_en}}; Retry-After for RateLimited."""
     status = next((STATUS_OF[c] for c in type(exc).__mro__ if c in STATUS_OF), 400)
-    response = jsonify({"error": exc.as_dict()})
+    response = jsonify({"error": {k: _printable(v) for k, v in exc.as_dict().items()}})
     retry_after = getattr(exc, "retry_after", None)  # RateLimited, LoginLocked, LoginBusy
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
@@ -49,9 +60,18 @@ def storage_error_response(exc: sqlite3.Error) -> tuple[Response, int]:
                               "message_en": f"Storage is unavailable ({exc}); nothing was changed."}}), 503
 
 
-def caller(auth: Authenticator, required: bool = True) -> Principal | None:
-    """Who is behind this request's bearer token; with `required`, an anonymous call is refused."""
-    principal = auth.principal(bearer_token())
+def caller(auth: Authenticator, required: bool = True, device: bool = False) -> Principal | None:
+    """Who is behind this request's bearer token; with `required`, an anonymous call is refused
+    (Unauthorized). `device`: the route is one a kiosk or rating screen calls with its device
+    token, so a refused token is explained in device words, not as a staff login."""
+    try:
+        principal = auth.principal(bearer_token())
+    except Unauthorized as exc:
+        if device and exc.code == "bad_token":
+            raise Unauthorized("bad_token",
+                               "Mã thiết bị không hợp lệ. Vui lòng báo cán bộ cấp lại mã cho màn hình này.",
+                               "Invalid device token; ask staff to set this screen up again.") from None
+        raise
     if principal is None and required:
         raise Unauthorized("login_required", "Vui lòng đăng nhập.", "Log in first (bearer token).")
     return principal
@@ -64,13 +84,235 @@ def bearer_token() -> str | None:
     return None
 
 
+MAX_JSON_DEPTH = 16  # our bodies nest two levels; anything deeper is refused before parsing
+MAX_INT_DIGITS = 20  # no count, pin or level needs more; longer numbers are refused unparsed
+
+# Field names as people read them in the Vietnamese message (the JSON name stays beside it).
+FIELD_LABELS_VI = {
+    "username": "tên đăng nhập", "password": "mật khẩu", "service": "lĩnh vực",
+    "priority": "ưu tiên", "priority_group": "đối tượng ưu tiên", "ticket": "mã số thứ tự",
+    "reason": "lý do", "note": "ghi chú", "minutes": "số phút", "outcome": "kết quả",
+    "dossiers": "số hồ sơ", "counter": "quầy", "level": "mức đánh giá", "pin": "chân GPIO",
+    "state": "trạng thái",
+}
+TYPE_NAMES = {  # JSON Schema type -> (Vietnamese, English)
+    "string": ("một chuỗi ký tự", "a string"), "integer": ("một số nguyên", "an integer"),
+    "number": ("một số", "a number"), "boolean": ("true hoặc false", "true or false"),
+    "object": ("một đối tượng JSON {…}", "a JSON object {…}"), "array": ("một danh sách", "a list"),
+    "null": ("null", "null"),
+}
+
+
+def _bad_json(code: str, vi: str, en: str) -> InvalidRequest:
+    return InvalidRequest(code, vi, en)
+
+
+def _json_depth_ok(text: str, limit: int) -> bool:
+    """True if no array/object in `text` nests deeper than `limit`. One linear pass that skips
+    string contents (and their escapes), so '[' * 30000 is refused without any recursion."""
+    if text.count("[") + text.count("{") <= limit:
+        return True  # every ordinary body: nothing to scan
+    depth = 0
+    in_string = False
+    escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _reject_constant(name: str) -> Any:
+    raise _bad_json("invalid_number", f"Giá trị số không hợp lệ ({name}).",
+                    f"{name} is not a valid JSON number.")
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _bad_json("invalid_number", "Số quá lớn.", "A number is too large.")
+    return int(digits)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _bad_json("invalid_number", "Số quá lớn.", "A number is too large.")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab, CR, LF; DEL
+
+
+def _check_text(value: Any) -> None:
+    """Every string, key or value, at any depth, must be text: a lone surrogate such as
+    "\\ud800" is valid JSON but no text (it cannot be stored, printed, logged or echoed), and
+    neither is a control character such as NUL (tab and line breaks are allowed)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            strings: list[Any] = [item]
+        elif isinstance(item, dict):
+            strings = list(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+            continue
+        else:
+            continue
+        for s in strings:
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _bad_json("invalid_text",
+                                "Dữ liệu chứa ký tự không hợp lệ (mã Unicode lẻ, không phải chữ).",
+                                "The body contains an invalid character (a lone Unicode surrogate)."
+                                ) from None
+            if _CONTROL.search(s):
+                raise _bad_json("invalid_text", "Dữ liệu chứa ký tự điều khiển không hợp lệ.",
+                                "The body contains a control character (such as NUL).")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _bad_json("duplicate_field", "Một trường xuất hiện hai lần trong dữ liệu gửi lên.",
+                        "A field appears twice in the body.")
+    return data
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """Parse a request body into JSON values, refusing with InvalidRequest (400) what the
+    schemas cannot judge safely: bytes that are not UTF-8, nesting deeper than MAX_JSON_DEPTH,
+    NaN/Infinity or numbers too large to be a count, duplicate keys, and lone surrogates in any
+    string. Never recurses on the input (json's parser is only reached once the depth is known)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _bad_json("malformed_json", "Dữ liệu gửi lên không phải văn bản UTF-8 hợp lệ.",
+                        "The body is not valid UTF-8 text.") from None
+    if not _json_depth_ok(text, MAX_JSON_DEPTH):
+        raise _bad_json("too_deep", "Dữ liệu JSON lồng nhau quá sâu.",
+                        f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except InvalidRequest:
+        raise
+    except (ValueError, RecursionError):
+        raise _bad_json("malformed_json", "Dữ liệu gửi lên không phải JSON hợp lệ.",
+                        "The body is not valid JSON.") from None
+    _check_text(data)
+    return data
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 1.0 and -0.0 as integers; Python code downstream does not. A count, a
+    # pin or a level is written without a decimal point, and true is not 1.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
+def _field_names(error: Any) -> tuple[str, str]:
+    """(Vietnamese, English) names of the field an error is about; never the value sent."""
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = next((r for r in error.validator_value if r not in error.instance), "")
+        path.append(str(missing))
+    if not path:
+        return "dữ liệu gửi lên", "the body"
+    name = ".".join(path)
+    label = FIELD_LABELS_VI.get(path[-1])
+    return (f"{label} ('{name}')" if label else f"'{name}'"), f"'{name}'"
+
+
+def _type_names(kind: Any) -> tuple[str, str]:
+    kinds = kind if isinstance(kind, list) else [kind]
+    names = [TYPE_NAMES.get(k, (str(k), str(k))) for k in kinds]
+    return " hoặc ".join(n[0] for n in names), " or ".join(n[1] for n in names)
+
+
+def schema_error(error: Any, schema: dict[str, Any]) -> InvalidRequest:
+    """A jsonschema ValidationError as a bilingual InvalidRequest, worded by validator kind
+    (required, type, maxLength, minimum, enum, …) with the field's name. The value that was
+    sent is never echoed (it may be huge or unprintable); unknown keys are named, shortened."""
+    kind = error.validator
+    rule = error.schema if isinstance(error.schema, dict) else {}
+    vi, en = _field_names(error)
+    if kind == "additionalProperties":
+        allowed = set(rule.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
+        return InvalidRequest("unknown_field", f"Trường không được hỗ trợ: {shown}.",
+                              f"Unknown field(s): {shown}.")
+    if kind == "required":
+        return InvalidRequest("invalid_field", f"Thiếu thông tin bắt buộc: {vi}.",
+                              f"{en[0].upper()}{en[1:]} is required.")
+    if kind == "type":
+        t_vi, t_en = _type_names(error.validator_value)
+        return InvalidRequest("invalid_field", f"{vi[0].upper()}{vi[1:]} phải là {t_vi}.",
+                              f"{en[0].upper()}{en[1:]} must be {t_en}.")
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        low, high = rule.get("minimum"), rule.get("maximum")
+        if low is not None and high is not None:
+            r_vi, r_en = f"từ {low} đến {high}", f"between {low} and {high}"
+        elif low is not None:
+            r_vi, r_en = f"không nhỏ hơn {low}", f"at least {low}"
+        else:
+            r_vi, r_en = f"không lớn hơn {high}", f"at most {high}"
+        return InvalidRequest("invalid_field", f"Giá trị {vi} phải {r_vi}.",
+                              f"{en[0].upper()}{en[1:]} must be {r_en}.")
+    if kind == "maxLength":
+        n = error.validator_value
+        return InvalidRequest("invalid_field", f"Giá trị {vi} dài quá {n} ký tự.",
+                              f"{en[0].upper()}{en[1:]} is longer than {n} characters.")
+    if kind == "minLength":
+        return InvalidRequest("invalid_field", f"Giá trị {vi} không được để trống.",
+                              f"{en[0].upper()}{en[1:]} must not be empty.")
+    if kind == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return InvalidRequest("invalid_field", f"Giá trị {vi} phải là một trong: {choices}.",
+                              f"{en[0].upper()}{en[1:]} must be one of: {choices}.")
+    if kind == "oneOf":
+        names = [r for alt in error.validator_value for r in alt.get("required", [])]
+        if names:
+            listed_vi = " hoặc ".join(f"'{n}'" for n in names)
+            listed_en = " or ".join(f"'{n}'" for n in names)
+            return InvalidRequest("invalid_field", f"Cần đúng một trong hai trường {listed_vi}.",
+                                  f"Exactly one of {listed_en} is required.")
+    if kind == "pattern":
+        return InvalidRequest("invalid_field", f"Giá trị {vi} không đúng định dạng.",
+                              f"{en[0].upper()}{en[1:]} has the wrong format.")
+    return InvalidRequest("invalid_field", f"Giá trị {vi} không hợp lệ.",
+                          f"{en[0].upper()}{en[1:]} is not valid.")
+
+
 class RequestReader:
-    """Reads and validates JSON bodies; builds its validators once."""
+    """Reads and validates JSON bodies (the one place request JSON is decoded); builds its
+    validators once. Refusals are InvalidRequest (400) with a Vietnamese and English reason."""
 
     def __init__(self) -> None:
-        self._validators: dict[int, Draft202012Validator] = {}
+        self._validators: dict[int, Any] = {}
 
     def body(self, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+        """The request's JSON body, valid against `schema`; `required=False` reads an empty body
+        as {}. Raises InvalidRequest (see decode_json_body, schema_error) or RequestEntityTooLarge."""
         raw = request.get_data(cache=True)
         limit = request.max_content_length
         if request.content_length is None and limit is not None and len(raw) >= limit:
@@ -81,22 +323,13 @@ class RequestReader:
                                      "A JSON body is required.")
             data: Any = {}
         else:
-            data = request.get_json(force=True, silent=True)
-            if data is None:
-                raise InvalidRequest("malformed_json", "Dữ liệu gửi lên không phải JSON hợp lệ.",
-                                     "The body is not valid JSON.")
+            data = decode_json_body(raw)
         validator = self._validators.get(id(schema))
         if validator is None:
-            validator = self._validators[id(schema)] = Draft202012Validator(schema)
-        error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.path))), None)
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path) or "body"
-            if error.validator == "additionalProperties":
-                unknown = sorted(set(data) - set(schema.get("properties", {})))
-                raise InvalidRequest("unknown_field", f"Trường không được hỗ trợ: {', '.join(unknown)}.",
-                                     f"Unknown field(s): {', '.join(unknown)}.")
-            raise InvalidRequest("invalid_field", f"Giá trị không hợp lệ ở '{where}': {error.message}",
-                                 f"Invalid value at '{where}': {error.message}")
+            validator = self._validators[id(schema)] = StrictValidator(schema)
+        errors_found = sorted(validator.iter_errors(data), key=lambda e: (len(e.path), list(map(str, e.path))))
+        if errors_found:
+            raise schema_error(errors_found[0], schema)
         return data  # type: ignore[no-any-return]
 
 
@@ -127,6 +360,7 @@ def _date_range() -> tuple[date, date]:
 def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
                public_issuing: bool) -> Blueprint:
     bp = Blueprint("api", __name__)
+    names_en: dict[str, str] = getattr(auth.config, "priority_names_en", {})  # [priority] groups
     reader = RequestReader()
     rating_schema = openapi.rating_schema(len(service.rules.rating_levels))
 
@@ -221,13 +455,17 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     def services() -> Response:
         return jsonify({
             "services": service.services_view(),
-            "priority_groups": [{"id": i, "name": n} for i, n in service.rules.priority.groups]
+            "priority_groups": [{"id": i, "name": n, "name_en": names_en.get(i) or n}
+                                for i, n in service.rules.priority.groups]
             if service.rules.priority.enabled else [],
         })
 
     @bp.get("/api/v1/state")
     def state() -> Response:
         zone = request.args.get("zone") or None
+        if zone is not None and zone not in {c.zone for c in service.rules.counters.values()}:
+            # the same refusal a Socket.IO `join` gets; the value sent is not echoed
+            raise InvalidRequest("unknown_zone", "Không có khu vực này.", "Unknown zone.")
         return jsonify(service.snapshot(zone))
 
     @bp.get("/api/v1/counters")
@@ -337,7 +575,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
 
     @bp.post("/api/v1/counters/<int:n>/rating")
     def rate_at_counter(n: int) -> tuple[Response, int]:
-        principal = caller(auth)
+        principal = caller(auth, device=True)
         assert principal is not None
         principal.require("rate")
         service.authorize_counter(n, principal.counters_allowed("rate"))

@@ -181,19 +181,18 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        vi = {404: "Không tìm thấy.", 405: "Phương thức không được hỗ trợ.",
-              413: "Dữ liệu gửi lên quá lớn."}.get(exc.code or 0, "Yêu cầu không hợp lệ.")
-        body = {"error": {"code": (exc.name or "error").lower().replace(" ", "_"),
-                          "message": vi, "message_en": exc.description or exc.name}}
-        return jsonify(body), exc.code or 400
+        # A browser gets a page in the center's style, API clients JSON; a 405 keeps its Allow.
+        from .pages import http_error_response
+
+        return http_error_response(exc, config.rules.center_name)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
-        # Never a stack trace on a screen: log it, answer plainly.
+        # Never a stack trace on a screen: log it, answer plainly (a page or JSON, as above).
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify({"error": {"code": "internal_error",
-                                  "message": "Hệ thống gặp lỗi ngoài dự kiến. Vui lòng thử lại.",
-                                  "message_en": "Unexpected error; it has been logged."}}), 500
+        from .pages import unexpected_error_response
+
+        return unexpected_error_response(config.rules.center_name)
 
     # daybreak: close what earlier days left open now, then turn the day at each local midnight
     daybreak = Daybreak(service, clock, config.rules.timezone)

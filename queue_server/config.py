@@ -33,6 +33,12 @@ DEFAULT_PRIORITY_GROUPS = (
     ("merit", "Người có công với cách mạng"),
     ("child", "Người đi cùng trẻ nhỏ"),
 )
+# English names of the default groups (a center's own groups give `name_en` in the config).
+DEFAULT_PRIORITY_NAMES_EN = {
+    "elderly": "Elderly people", "disability": "People with disabilities",
+    "pregnant": "Pregnant women", "merit": "People with meritorious services to the revolution",
+    "child": "People with young children",
+}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _SESSION = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -100,6 +106,7 @@ class Config:
     source: str = ""
     # [[printers]]: more kiosk printers, each {id, devices, <[printer] keys>} (kiosk/runtime.py)
     printers: tuple[dict[str, Any], ...] = ()
+    priority_names_en: dict[str, str] = field(default_factory=dict)  # group id -> English name
 
 
 # ------------------------------------------------------------------------------ line finder
@@ -305,12 +312,15 @@ def parse_config(text: str, file: str = "config") -> Config:
     prio = r.table(raw.get("priority", {}), ["priority"], {"enabled", "max_consecutive", "groups"})
     groups_raw = r.get(prio, ["priority"], "groups", list, None)
     groups: tuple[tuple[str, str], ...] = DEFAULT_PRIORITY_GROUPS
+    names_en = dict(DEFAULT_PRIORITY_NAMES_EN)
     if groups_raw is not None:
         parsed = []
+        names_en = {}
         for i, g in enumerate(groups_raw):
-            gt = r.table(g, ["priority", "groups", i], {"id", "name"})
-            parsed.append((r.get(gt, ["priority", "groups", i], "id", str, check=_ident),
-                           r.get(gt, ["priority", "groups", i], "name", str, check=_nonempty)))
+            gt = r.table(g, ["priority", "groups", i], {"id", "name", "name_en"})
+            group_id = r.get(gt, ["priority", "groups", i], "id", str, check=_ident)
+            parsed.append((group_id, r.get(gt, ["priority", "groups", i], "name", str, check=_nonempty)))
+            names_en[group_id] = r.get(gt, ["priority", "groups", i], "name_en", str, "", check=_nonempty)
         groups = tuple(parsed)
     policy = PriorityPolicy(
         enabled=r.get(prio, ["priority"], "enabled", bool, True),
@@ -470,7 +480,7 @@ def parse_config(text: str, file: str = "config") -> Config:
     return Config(
         rules=rules, staff=staff, devices=tuple(devices), public_url=public_url.rstrip("/"),
         token_hours=token_hours, login=login, public_issuing=bool(sections["kiosk"].get("public_issuing", False)),
-        sections=sections, source=file, printers=tuple(printers),
+        sections=sections, source=file, printers=tuple(printers), priority_names_en=names_en,
     )
 
 

@@ -91,8 +91,35 @@ HEALTH = {
 }
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
+def _json(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"application/json": media}
+
+
+_TICKET_ID_EXAMPLE = "3f0c2a4e-8d1b-4c6a-9e2f-5b7d1a0c9e84"
+# One request body per operation that takes one, in the demo center's words (`--demo`). Each is
+# valid against its schema and accepted by the server (tests/hub/test_hub_openapi.py).
+REQUEST_EXAMPLES: dict[str, Any] = {
+    "/api/v1/auth/login": {"username": "staff1", "password": "demo"},
+    "/api/v1/tickets": {"service": "ho-tich", "priority": True, "priority_group": "elderly"},
+    "/api/v1/tickets/{ticket_id}/requeue": {},
+    "/api/v1/tickets/{ticket_id}/cancel": {"reason": "Công dân không cần làm thủ tục nữa"},
+    "/api/v1/counters/{n}/next": {},
+    "/api/v1/counters/{n}/recall": {},
+    "/api/v1/counters/{n}/no-show": {},
+    "/api/v1/counters/{n}/transfer": {"service": "chung-thuc"},
+    "/api/v1/counters/{n}/finish": {"outcome": "received", "dossiers": 1},
+    "/api/v1/counters/{n}/pause": {"reason": "meeting", "minutes": 15, "note": "Họp giao ban"},
+    "/api/v1/counters/{n}/resume": {},
+    "/api/v1/counters/{n}/rating": {"level": 1},
+    "/api/v1/ratings": {"ticket": _TICKET_ID_EXAMPLE, "level": 3, "reason": "Thời gian chờ quá lâu"},
+    "/api/v1/kiosk/tickets": {"service": "ho-tich"},
+    "/api/v1/tickets/{ticket_id}/reprint": {},
+    "/api/v1/printer/simulate": {"state": "paper_out"},
+    "/api/v1/buttons/press": {"pin": 17},
+}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -106,6 +133,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 def _op(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None, auth: bool = True,
         errors: tuple[int, ...] = (400, 401, 403, 404, 409, 503), params: list[Any] | None = None,
         body_required: bool = True) -> dict[str, Any]:
+    """One operation: `ok` its success responses (from _ok), `body` its request-body schema."""
     op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*errors)}}
     if body is not None:
         op["requestBody"] = {"required": body_required, "content": _json(body)}
@@ -120,7 +148,17 @@ def _ok(description: str, schema: dict[str, Any] | None = None, code: int = 200)
     return {str(code): {"description": description, **({"content": _json(schema)} if schema else {})}}
 
 
+def _with_examples(paths: dict[str, Any]) -> dict[str, Any]:
+    for path, example in REQUEST_EXAMPLES.items():
+        body = paths.get(path, {}).get("post", {}).get("requestBody")
+        if body is not None:
+            body["content"]["application/json"]["example"] = example
+    return paths
+
+
 def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document (its schemas are the JSON Schema 2020-12 the server validates
+    with); `extra_paths` adds the kiosk's routes (kiosk_paths)."""
     ticket_ref = {"$ref": "#/components/schemas/Ticket"}
     counter_param = [{"name": "n", "in": "path", "required": True, "schema": COUNTER_NO}]
     ticket_param = [{"name": "ticket_id", "in": "path", "required": True,
@@ -128,11 +166,12 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
     date_params = [{"name": n, "in": "query", "required": False,
                     "schema": {"type": "string", "format": "date"}} for n in ("from", "to")]
 
-    def counter_op(summary: str, body: dict[str, Any], ok: dict[str, Any], required: bool) -> dict[str, Any]:
+    def counter_op(summary: str, ok: dict[str, Any], body: dict[str, Any], required: bool) -> dict[str, Any]:
+        # (summary, responses, request body, body required): the order every call below uses
         return {"post": _op(summary, ok, body, params=counter_param, body_required=required)}
 
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Queue hub API", "version": "1.0.0",
                  "description": "Kiosk and queue management for Vietnamese public service centers. "
                                 "Errors carry a stable code and a Vietnamese and English message."},
@@ -140,7 +179,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR, "Ticket": TICKET},
         },
-        "paths": {
+        "paths": _with_examples({
             "/healthz": {"get": {"summary": "Liveness and storage check (queue_server/health.py)", "responses": {
                 "200": {"description": "Healthy", "content": _json(HEALTH)},
                 "503": {"description": "Degraded: database unreachable, last write failed, or low disk space",
@@ -192,7 +231,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                             params=counter_param)},
             "/api/v1/ratings": {"post": _op("Rate a served ticket (the ticket id is the capability)",
                                             _ok("Rated", code=201), rating_schema(rating_levels),
-                                            auth=False, errors=(400, 404, 409))},
+                                            auth=False, errors=(400, 401, 404, 409))},
             "/api/v1/stats": {"get": _op("Statistics for a date range (manager)", _ok("Statistics"),
                                          params=date_params, errors=(400, 401, 403))},
             "/api/v1/reports/summary.xlsx": {"get": _op(
@@ -203,7 +242,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                 params=date_params, errors=(400, 401, 403))},
             **panel_paths(counter_param, ticket_ref),
             **(extra_paths or {}),
-        },
+        }),
     }
 
 
@@ -213,7 +252,7 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
                      "schema": {"type": "string", "minLength": 1, "maxLength": 64}}]
     return {
         "/api/v1/kiosk/status": {"get": _op("What a kiosk screen shows: services and printer state",
-                                            _ok("Kiosk status"), auth=False, errors=())},
+                                            _ok("Kiosk status"), auth=False, errors=(401,))},
         "/api/v1/kiosk/tickets": {"post": _op(
             "Issue and print a ticket (nothing is issued when the printer cannot print)",
             _ok("Issued and printed", {"$ref": "#/components/schemas/Ticket"}, 201), ISSUE,
@@ -223,7 +262,7 @@ def kiosk_paths(printer_states: list[str]) -> dict[str, Any]:
             body_required=False)},
         "/api/v1/printer": {"get": _op(
             "Printer and ticket-button health: the caller's printer, and `printers` (every one)",
-            _ok("Health"), auth=False, errors=(404,), params=[
+            _ok("Health"), auth=False, errors=(401, 404), params=[
                 {"name": "printer", "in": "query", "required": False,
                  "schema": {"type": "string", "maxLength": 40}},
                 {"name": "refresh", "in": "query", "required": False,

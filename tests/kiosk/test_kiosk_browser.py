@@ -251,7 +251,7 @@ def test_the_phone_page_follows_the_ticket_and_takes_one_rating(browser: Any, hu
     staff1 = login(hub.url, "staff1")
     requests.post(f"{hub.url}/api/v1/counters/1/next", headers=staff1, timeout=5)  # calls 1001
     expect(page.locator("#fact-ahead")).to_have_text("0")
-    assert page.locator("#status-title").inner_text() == "Sắp đến lượt của bạn"
+    assert page.locator("#status-title").inner_text() == "Sắp đến lượt của Ông/Bà"
 
     requests.post(f"{hub.url}/api/v1/counters/1/next", headers=staff1, timeout=5)  # calls 1002
     page.get_by_text("Mời đến quầy 1", exact=True).wait_for()

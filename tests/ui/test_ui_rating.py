@@ -65,7 +65,7 @@ def test_rating_is_recorded_once_for_the_visit_just_served(demo_hub: HubProcess,
     second.evaluate("window.__socket.disconnect()")
     first.bring_to_front()
     first.get_by_role("button", name="Rất hài lòng").click()
-    expect(first.locator("#thanks-view")).to_have_text("Cảm ơn ông/bà đã đánh giá")
+    expect(first.locator("#thanks-view")).to_have_text("Cảm ơn Ông/Bà đã đánh giá")
     second.bring_to_front()
     second.get_by_role("button", name="Hài lòng", exact=True).click()
     expect(second.locator("#rate-error")).to_have_text("Số này đã được đánh giá. Mỗi lượt chỉ đánh giá một lần.")
@@ -95,7 +95,7 @@ def test_unsatisfied_rating_may_carry_a_reason(demo_hub: HubProcess, open_page: 
     expect(screen.locator("body")).to_have_attribute("data-rate-state", "ask")
     assert ratings_of(stats(hub), "counter", 2) == [0, 0, 0]  # showing the buttons records nothing
     screen.get_by_role("button", name="Chưa hài lòng").click()
-    expect(screen.locator("#reason-view")).to_contain_text("Ông/bà chưa hài lòng về điều gì?")
+    expect(screen.locator("#reason-view")).to_contain_text("Ông/Bà chưa hài lòng về điều gì?")
     expect(screen.get_by_role("button", name="Bỏ qua")).to_be_visible()
     screen.get_by_role("button", name="Thời gian chờ quá lâu").click()
     expect(screen.locator("#thanks-view")).to_be_visible()

@@ -134,6 +134,12 @@
     return "hsl(" + Math.round(140 - 140 * x) + ", 70%, 28%)";
   }
 
+  function levelLabel(label, i) {
+    // English mode: the English form of a configured level (same position), else as configured.
+    var english = QS.lang === "en" && label === (data.levels || [])[i] ? (data.levels_en || [])[i] : null;
+    return english || label;
+  }
+
   function showAsk() {
     if (!target) { show("idle"); return; }
     $("rate-number").textContent = t("rate_for_number", { number: target.number });
@@ -145,7 +151,7 @@
       var b = el("button", {
         type: "button", class: "level", "data-level": String(i + 1),
         onclick: function () { pressLevel(i + 1, levels.length); }
-      }, [face(i, levels.length), el("span", { class: "level-label", text: label })]);
+      }, [face(i, levels.length), el("span", { class: "level-label", text: levelLabel(label, i) })]);
       b.style.backgroundColor = levelColor(i, levels.length);
       box.appendChild(b);
     });

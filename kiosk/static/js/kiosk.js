@@ -14,6 +14,8 @@
       lang_button: "English",
       prompt: "Xin mời chọn lĩnh vực cần giải quyết",
       prompt_sub: "Chạm vào một ô bên dưới để lấy số thứ tự",
+      prompt_paused: "Xin Ông/Bà vui lòng chờ trong giây lát",
+      prompt_paused_sub: "Máy in phiếu đang gặp sự cố nên tạm ngừng cấp số. Cán bộ hướng dẫn sẽ hỗ trợ Ông/Bà.",
       waiting_none: "Hiện không có người chờ",
       waiting_n: "Đang chờ: {n} người",
       closed: "Tạm ngừng cấp số",
@@ -28,7 +30,7 @@
       priority_badge: "Ưu tiên",
       back: "Quay lại",
       printing: "Đang in phiếu, xin vui lòng chờ…",
-      result_title: "Số thứ tự của ông/bà",
+      result_title: "Số thứ tự của Ông/Bà",
       ahead_label: "Số người đang chờ trước",
       wait_label: "Thời gian chờ dự kiến",
       people: "{n} người",
@@ -41,7 +43,7 @@
       error_title: "Chưa lấy được số",
       printer_fault: "Tạm ngừng cấp số",
       closed_title: "Ngoài giờ làm việc",
-      closed_text: "Hiện không cấp số thứ tự. Xin mời ông/bà quay lại trong giờ làm việc.",
+      closed_text: "Hiện không cấp số thứ tự. Xin mời Ông/Bà quay lại trong giờ làm việc.",
       sold_out_title: "Đã hết số hôm nay",
       sold_out_text: "Các lĩnh vực đã cấp hết số thứ tự của ngày hôm nay. Xin mời quay lại vào ngày làm việc tiếp theo.",
       no_token_title: "Màn hình chưa được cấp quyền cấp số",
@@ -56,6 +58,8 @@
       lang_button: "Tiếng Việt",
       prompt: "Please choose the service you need",
       prompt_sub: "Tap a box below to take a number",
+      prompt_paused: "Please wait a moment",
+      prompt_paused_sub: "The ticket printer has a problem, so numbers are paused. A staff member will help you.",
       waiting_none: "Nobody waiting",
       waiting_n: "Waiting: {n}",
       closed: "Not issuing now",
@@ -125,7 +129,7 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var el = {
-    center: $("center-name"), lang: $("lang-toggle"),
+    center: $("center-name"), lang: $("lang-toggle"), prompt: $("fields-title"), promptSub: $("fields-sub"),
     fields: $("screen-fields"), priority: $("screen-priority"), notice: $("screen-notice"),
     grid: $("field-grid"), groupGrid: $("group-grid"),
     priorityOpen: $("priority-open"), priorityGroupsLine: $("priority-groups-line"),
@@ -266,6 +270,10 @@
     return i18n.lang === "en" ? (service.name_en || service.name) : service.name;
   }
 
+  function groupName(group) {
+    return i18n.lang === "en" ? (group.name_en || group.name) : group.name;
+  }
+
   function closedLabel(service) {
     if (service.closed_reason === "sold_out") { return i18n.t("sold_out"); }
     if (service.closed_reason === "after_cutoff") { return i18n.t("stopped"); }
@@ -347,7 +355,7 @@
 
   function renderGroups() {
     var grid = el.groupGrid;
-    var key = state.groups.map(function (g) { return g.id + "=" + g.name; }).join("|");
+    var key = i18n.lang + ":" + state.groups.map(function (g) { return g.id + "=" + g.name; }).join("|");
     if (key === groupKey) {
       fitGrid(grid, Math.max(1, state.groups.length), 3.2);
       return;
@@ -360,7 +368,7 @@
       button.className = "k-group";
       button.setAttribute("role", "listitem");
       button.setAttribute("data-group", group.id);
-      button.appendChild(span("k-group-name", group.name));
+      button.appendChild(span("k-group-name", groupName(group)));
       button.addEventListener("click", function () {
         state.priorityGroup = group;
         show("fields");
@@ -368,6 +376,11 @@
       grid.appendChild(button);
     });
     fitGrid(grid, Math.max(1, state.groups.length), 3.2);
+  }
+
+  function setText(node, key) {
+    node.setAttribute("data-i18n", key);  // a language switch re-applies the same key
+    node.textContent = i18n.t(key);
   }
 
   function notice(title, text) {
@@ -408,6 +421,9 @@
     if (blocked) { return; }
 
     var printerDown = state.printer && state.printer.can_print === false;
+    // Every tile is disabled while the printer cannot print: the headline must not ask for a tap.
+    setText(el.prompt, printerDown ? "prompt_paused" : "prompt");
+    setText(el.promptSub, printerDown ? "prompt_paused_sub" : "prompt_sub");
     el.printerBanner.hidden = !printerDown;
     if (printerDown) {
       el.printerBannerText.textContent = i18n.t("printer_fault") + " — " +
@@ -416,9 +432,9 @@
     var hasPriority = state.groups.length > 0;
     el.priorityOpen.hidden = !hasPriority || !!state.priorityGroup;
     el.priorityOpen.disabled = printerDown;
-    el.priorityGroupsLine.textContent = state.groups.map(function (g) { return g.name; }).join(" · ");
+    el.priorityGroupsLine.textContent = state.groups.map(groupName).join(" · ");
     el.priorityBanner.hidden = !state.priorityGroup;
-    if (state.priorityGroup) { el.priorityBannerGroup.textContent = state.priorityGroup.name; }
+    if (state.priorityGroup) { el.priorityBannerGroup.textContent = groupName(state.priorityGroup); }
     body.classList.toggle("is-priority", !!state.priorityGroup);
 
     if (state.screen === "fields") { renderFields(); } else { renderGroups(); }

@@ -11,32 +11,32 @@
   var STRINGS = {
     vi: {
       lang_button: "EN",
-      your_number: "Số thứ tự của bạn",
+      your_number: "Số thứ tự của Ông/Bà",
       priority: "Ưu tiên",
       loading: "Đang tải thông tin…",
       waiting_title: "Đang chờ đến lượt",
-      waiting_text: "Vui lòng chờ gọi số. Ông/bà nên có mặt tại Trung tâm khi còn ít người chờ trước.",
-      next_title: "Sắp đến lượt của bạn",
-      next_text: "Không còn ai chờ trước ông/bà. Vui lòng chú ý màn hình gọi số.",
+      waiting_text: "Vui lòng chờ gọi số. Ông/Bà nên có mặt tại Trung tâm khi còn ít người chờ trước.",
+      next_title: "Sắp đến lượt của Ông/Bà",
+      next_text: "Không còn ai chờ trước Ông/Bà. Vui lòng chú ý màn hình gọi số.",
       called_title: "Mời đến quầy {n}",
       called_text: "Số {number} đang được mời. Vui lòng đến ngay quầy {n}.",
       done_title: "Đã phục vụ xong",
-      done_text: "Cảm ơn ông/bà đã đến làm thủ tục.",
-      no_show_title: "Ông/bà đã vắng mặt khi được gọi",
+      done_text: "Cảm ơn Ông/Bà đã đến làm thủ tục.",
+      no_show_title: "Ông/Bà đã vắng mặt khi được gọi",
       no_show_text: "Vui lòng liên hệ cán bộ tại quầy để được gọi lại.",
       cancelled_title: "Số thứ tự này đã bị hủy",
-      cancelled_text: "Nếu ông/bà vẫn cần làm thủ tục, vui lòng lấy số mới tại máy cấp số.",
+      cancelled_text: "Nếu Ông/Bà vẫn cần làm thủ tục, vui lòng lấy số mới tại máy cấp số.",
       day_end_title: "Ngày làm việc đã kết thúc",
       day_end_text: "Số thứ tự này chỉ có giá trị trong ngày cấp. Vui lòng lấy số mới khi Trung tâm làm việc.",
-      ahead_label: "Số người đang chờ trước bạn",
+      ahead_label: "Số người đang chờ trước Ông/Bà",
       wait_label: "Thời gian chờ dự kiến",
       wait_minutes: "khoảng {m} phút",
       wait_under_minute: "dưới 1 phút",
       wait_unknown: "chưa ước tính được (chưa có quầy nào đang làm việc)",
-      rating_prompt: "Ông/bà đánh giá thế nào về lượt phục vụ này?",
-      reason_prompt: "Ông/bà chưa hài lòng về điều gì? (không bắt buộc)",
+      rating_prompt: "Ông/Bà đánh giá thế nào về lượt phục vụ này?",
+      reason_prompt: "Ông/Bà chưa hài lòng về điều gì? (không bắt buộc)",
       reason_skip: "Gửi đánh giá, không chọn lý do",
-      rated: "Đã đánh giá. Cảm ơn ông/bà đã góp ý!",
+      rated: "Đã đánh giá. Cảm ơn Ông/Bà đã góp ý!",
       sending: "Đang gửi…",
       live_note: "Trang này tự cập nhật. Vui lòng chú ý màn hình và loa gọi số.",
       offline: "Mất kết nối, đang kết nối lại…"
@@ -82,6 +82,7 @@
     try { return JSON.parse(text); } catch (e) { return fallback; }
   }
   var levels = parseJson(body.getAttribute("data-levels"), []);
+  var levelsEn = parseJson(body.getAttribute("data-levels-en"), []);
   var reasons = parseJson(body.getAttribute("data-reasons"), []);
   var centerName = { vi: body.getAttribute("data-center-name"), en: body.getAttribute("data-center-name-en") };
   var savedLang = null;
@@ -104,6 +105,21 @@
   var pendingLevel = null;
   var ratingError = "";
   var refetchTimer = null;
+  var namesEn = {};  // service id -> English name, from GET /api/v1/services (a ticket may be transferred)
+
+  function loadServiceNames() {
+    return KQ.api("GET", "/api/v1/services", { lang: i18n.lang }).then(function (r) {
+      if (r.ok && r.data && Array.isArray(r.data.services)) {
+        r.data.services.forEach(function (s) { if (s.name_en) { namesEn[s.id] = s.name_en; } });
+        render();
+      }
+    });
+  }
+
+  function serviceName(t) {
+    if (i18n.lang === "en" && namesEn[t.service]) { return namesEn[t.service]; }
+    return t.service_name || t.service;
+  }
 
   function load() {
     return KQ.api("GET", "/api/v1/tickets/" + encodeURIComponent(ticketId), { lang: i18n.lang })
@@ -138,7 +154,7 @@
     el.lang.textContent = i18n.t("lang_button");
     if (!ticket) { return; }
     el.number.textContent = ticket.number;
-    el.service.textContent = ticket.service_name || ticket.service;
+    el.service.textContent = serviceName(ticket);
     el.priority.hidden = !ticket.priority;
     el.facts.hidden = true;
     el.rating.hidden = true;
@@ -205,7 +221,7 @@
     levels.forEach(function (label, index) {
       var level = index + 1;
       var tone = level === 1 ? "best" : (level === levels.length ? "worst" : "mid");
-      var b = button("p-level is-" + tone, label, function () {
+      var b = button("p-level is-" + tone, i18n.lang === "en" && levelsEn[index] ? levelsEn[index] : label, function () {
         if (level === levels.length && reasons.length && levels.length > 2) {
           pendingLevel = level;  // an unsatisfied rating may say why (optional)
           render();
@@ -279,4 +295,5 @@
   i18n.apply();
   render();
   load();
+  loadServiceNames();
 })();
