@@ -103,6 +103,7 @@ _TICKET_ID_EXAMPLE = "3f0c2a4e-8d1b-4c6a-9e2f-5b7d1a0c9e84"
 # valid against its schema and accepted by the server (tests/hub/test_hub_openapi.py).
 REQUEST_EXAMPLES: dict[str, Any] = {
     "/api/v1/auth/login": {"username": "staff1", "password": "demo"},
+    "/api/v1/auth/unlock": {"username": "staff3"},
     "/api/v1/tickets": {"service": "ho-tich", "priority": True, "priority_group": "elderly"},
     "/api/v1/tickets/{ticket_id}/requeue": {},
     "/api/v1/tickets/{ticket_id}/cancel": {"reason": "Công dân không cần làm thủ tục nữa"},

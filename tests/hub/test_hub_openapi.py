@@ -71,9 +71,13 @@ def test_every_example_is_valid_and_accepted_by_the_server(hub: HubProcess) -> N
     examples = 0
     statuses: dict[str, int] = {}
     steps = [*COUNTER_ACTIONS, "rating"]  # then rate the visit counter 1 finished
-    order = sorted(doc["paths"].items(), key=lambda item: steps.index(item[0].rsplit("/", 1)[-1])
-                   if item[0].startswith("/api/v1/counters/{n}/") else 99 if item[0] == "/api/v1/printer/simulate"
-                   else -1)  # the simulated paper-out comes last: everything before it prints
+    def step(path: str) -> int:
+        last = path.rsplit("/", 1)[-1]
+        if path.startswith("/api/v1/counters/{n}/"):  # the counter's own actions in their order,
+            return steps.index(last) if last in steps else len(steps)  # the panel's after them
+        return 99 if path == "/api/v1/printer/simulate" else -1  # the simulated paper-out comes last
+
+    order = sorted(doc["paths"].items(), key=lambda item: step(item[0]))
     for path, item in order:
         op = item.get("post")
         if not op or "requestBody" not in op:
