@@ -15,6 +15,7 @@ from .core.models import CenterRules
 _BLOCK_HEADERS = [
     ("issued", "Lượt lấy số"), ("served", "Đã phục vụ"), ("no_show", "Vắng mặt"),
     ("cancelled", "Đã hủy"), ("closed_at_day_end", "Đóng khi hết ngày"),
+    ("print_failed", "In vé lỗi (không tính lượt)"),
     ("dossiers", "Hồ sơ tiếp nhận trực tiếp"),
 ]
 _TIME_HEADERS = [

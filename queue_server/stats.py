@@ -9,6 +9,9 @@ no-show or cancel have no service time). Percent figures use the reports' own ro
 - A visit still open when its day ended (`closed_reason = "day_end"`) is counted in its own bucket
   `closed_at_day_end`, never as cancelled, served, or in service time; its waiting time counts
   only if it was called (issue → first call was measured before the day ended).
+- A kiosk ticket whose print was never confirmed (`print_pending`, then cancelled: the citizen
+  holds no paper) is no visit: it is left out of `issued` and every other figure and counted in
+  `print_failed` only, so a jammed printer does not swell the visits the reports publish.
 - A duration the clock made negative (a Pi's clock stepping back when NTP corrects it) is not a
   measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
   them down), and counted in `clock_anomalies` so the exclusion is visible.
@@ -51,7 +54,12 @@ def _per(total: float, count: int) -> float | None:
     return round(total / count, 2) if count else None
 
 
-def _block(tickets: list[Ticket], first_calls: dict[str, float]) -> dict[str, Any]:
+def _never_printed(t: Ticket) -> bool:
+    return t.print_pending and t.status is TicketStatus.CANCELLED
+
+
+def _block(all_tickets: list[Ticket], first_calls: dict[str, float]) -> dict[str, Any]:
+    tickets = [t for t in all_tickets if not _never_printed(t)]
     measured = [first_calls[t.id] for t in tickets if t.id in first_calls]
     waits = [w for w in measured if w >= 0]
     durations = [
@@ -69,6 +77,7 @@ def _block(tickets: list[Ticket], first_calls: dict[str, float]) -> dict[str, An
         "no_show": status[TicketStatus.NO_SHOW],
         "cancelled": status[TicketStatus.CANCELLED] - day_end,
         "closed_at_day_end": day_end,
+        "print_failed": len(all_tickets) - len(tickets),
         "waiting": status[TicketStatus.WAITING] + status[TicketStatus.CALLED],
         "dossiers": sum(t.dossiers or 0 for t in tickets),
         "wait_min": _summary(waits),

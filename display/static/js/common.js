@@ -110,6 +110,7 @@
       rate_skip: "Bỏ qua",
       rate_no_token: "Màn hình này chưa được cấp quyền ghi nhận đánh giá.",
       rate_no_token_sub: "Cán bộ kỹ thuật mở trang với mã thiết bị (?token=…), hoặc cán bộ quầy đăng nhập bên dưới.",
+      rate_staff_bad_token: "Phiên đăng nhập không hợp lệ. Vui lòng đăng nhập lại.",
       rate_bad_token: "Mã thiết bị của màn hình này không đúng hoặc đã bị thu hồi. Cán bộ kỹ thuật mở lại trang với mã mới (?token=…), hoặc cán bộ quầy đăng nhập bên dưới.",
       rate_not_allowed: "Tài khoản hoặc mã thiết bị này không được phép ghi nhận đánh giá tại {counter}.",
       // landing
@@ -217,6 +218,7 @@
       rate_skip: "Skip",
       rate_no_token: "This screen may not record ratings yet.",
       rate_no_token_sub: "A technician opens it with its device token (?token=…), or counter staff log in below.",
+      rate_staff_bad_token: "Invalid login; log in again.",
       rate_bad_token: "This screen's device token is wrong or was revoked. A technician opens the page again with a new token (?token=…), or counter staff log in below.",
       rate_not_allowed: "This account or device may not record ratings at {counter}.",
       land_kiosk: "Take a number",

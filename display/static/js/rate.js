@@ -236,7 +236,8 @@
       if (error.status === 401) {
         var wasDevice = deviceToken() === auth;
         forgetDeviceToken(auth);
-        showAuth(wasDevice ? t("rate_bad_token") : error.message);
+        // the hub cannot tell a revoked login from a wrong device token: the screen knows which
+        showAuth(t(wasDevice ? "rate_bad_token" : "rate_staff_bad_token"));
         return;
       }
       if (mode === "loading") show("idle");
@@ -268,7 +269,8 @@
         pending = { level: level, reason: reason, number: target && target.number };
         var wasDevice = deviceToken() === auth;
         forgetDeviceToken(auth);
-        showAuth(wasDevice && error.status === 401 ? t("rate_bad_token") : error.message);
+        showAuth(error.status === 403 ? error.message
+          : t(wasDevice ? "rate_bad_token" : "rate_staff_bad_token"));
         return;
       }
       if (error.status === 0 || error.status >= 500) {
