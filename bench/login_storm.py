@@ -25,7 +25,6 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,19 +36,10 @@ from typing import Any
 
 import requests
 
+from benchmark import free_port, pct  # bench/ is this script's own folder on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = {"Authorization": "Bearer demo-device", "Content-Type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def start_hub(root: Path, data: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -57,15 +47,15 @@ def start_hub(root: Path, data: Path) -> tuple[subprocess.Popen[bytes], int]:
     log = open(data.parent / "hub.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "queue_server", "--demo", "--host", "0.0.0.0",
                              "--port", str(port), "--data", str(data)],
-                            cwd=root, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc, port
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
             time.sleep(0.05)
-    proc.kill()
+    os.killpg(proc.pid, 9)  # gunicorn's master and its worker
     raise RuntimeError("hub did not start; see hub.log")
 
 

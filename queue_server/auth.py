@@ -161,7 +161,7 @@ class LoginThrottle:
                     raise self._locked(kind, record.locked_until, now)
 
     def address_lock(self, address: str | None) -> LoginLocked | None:
-        """The refusal for a locked address, or None (no username needed: the ASGI gate asks
+        """The refusal for a locked address, or None (no username needed: `LoginAdmission` asks
         before the request body is read)."""
         if not address:
             return None

@@ -120,6 +120,21 @@ def hub(hub_factory) -> HubProcess:  # type: ignore[no-untyped-def]
 
 DEVICE = {"Authorization": "Bearer demo-device"}
 
+# The smallest center: one field, one counter (tests of time and health that need no more).
+ONE_COUNTER_CENTER = """
+[center]
+name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
+
+[[fields]]
+id = "ho-tich"
+name = "Hộ tịch"
+start = 1001
+
+[[counters]]
+number = 1
+fields = ["ho-tich"]
+"""
+
 # Debian's chromium, driven by Playwright; never a downloaded browser. The background-networking
 # flags keep it from reaching for Google's hosts on a machine with no internet.
 CHROMIUM = os.environ.get("QUAYSO_CHROMIUM", "/usr/bin/chromium")

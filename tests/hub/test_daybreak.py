@@ -17,23 +17,11 @@ from queue_server.core.ports import ManualClock
 from queue_server.core.service import QueueService
 from queue_server.daybreak import Daybreak, ShiftedClock, clock_from_env
 from queue_server.storage import SqliteStore
-from tests.conftest import DEVICE, HubProcess, free_port, login
+from tests.conftest import DEVICE, HubProcess, ONE_COUNTER_CENTER, free_port, login
 from tests.hub.test_hub_server import Listener
 
 HANOI = timezone(timedelta(hours=7))
-CONFIG = """
-[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[counters]]
-number = 1
-fields = ["ho-tich"]
-"""
+CONFIG = ONE_COUNTER_CENTER
 
 
 class WaitingPublisher:

@@ -26,21 +26,9 @@ from queue_server.core.errors import Conflict
 from queue_server.core.ports import ManualClock
 from queue_server.core.service import QueueService
 from queue_server.storage import SqliteStore
-from tests.conftest import DEVICE, HubProcess, RecordingPublisher, free_port
+from tests.conftest import DEVICE, HubProcess, ONE_COUNTER_CENTER, RecordingPublisher, free_port
 
-CONFIG = """
-[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[counters]]
-number = 1
-fields = ["ho-tich"]
-"""
+CONFIG = ONE_COUNTER_CENTER
 
 
 def test_a_full_database_is_reported_until_a_write_succeeds(tmp_path: Path) -> None:

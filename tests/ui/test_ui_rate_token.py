@@ -10,22 +10,15 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.conftest import DEVICE, HubProcess, login
+from tests.conftest import HubProcess, login
+from tests.ui.test_ui_rating import serve as serve_ticket
 
 pytestmark = pytest.mark.browser
 
 
 def serve(hub: HubProcess, counter: int, service: str, staff: str) -> str:
     """Issue a ticket, call it at `counter` and finish it; returns its number."""
-    r = requests.post(f"{hub.url}/api/v1/tickets", json={"service": service}, headers=DEVICE, timeout=10)
-    assert r.status_code == 201, r.text
-    headers = login(hub.url, staff)
-    called = requests.post(f"{hub.url}/api/v1/counters/{counter}/next", headers=headers, timeout=10)
-    assert called.status_code == 200 and called.json()["id"] == r.json()["id"], called.text
-    done = requests.post(f"{hub.url}/api/v1/counters/{counter}/finish", headers=headers,
-                         json={"outcome": "guidance"}, timeout=10)
-    assert done.status_code == 200, done.text
-    return str(done.json()["number"])
+    return str(serve_ticket(hub, counter, service, staff)["number"])
 
 
 def rated_levels(hub: HubProcess, counter: int) -> list[int]:
