@@ -365,10 +365,18 @@
    * number) may be corrected and sent again at once. `failed(error)`, if given, shows a refusal
    * instead of the message line. */
   var COOLDOWN_MS = 700;
-  var lastDone = { path: null, at: 0 };
+  var lastDone = { key: null, at: 0 };
+  // What a repeat would repeat: "next" calls whoever is first, so any second "next" is one; every
+  // other action acts on the number being served, so it is a repeat only on the same number
+  // (marking 6001 absent, then 6003 a moment later, is two actions, not a double press).
+  function actionKey(path) {
+    var current = view && view.current;
+    return path === "next" ? path : path + ":" + (current ? current.number : "");
+  }
   function act(path, body, done, failed) {
     if (busy || !session) return Promise.resolve();
-    if (lastDone.path === path && Date.now() - lastDone.at < COOLDOWN_MS) return Promise.resolve();
+    var key = actionKey(path);
+    if (lastDone.key === key && Date.now() - lastDone.at < COOLDOWN_MS) return Promise.resolve();
     busy = true;
     render();
     var ok = false;
@@ -386,7 +394,7 @@
       }
     }).then(function () {
       busy = false;
-      if (ok) lastDone = { path: path, at: Date.now() };
+      if (ok) lastDone = { key: key, at: Date.now() };
       render();
     });
   }
