@@ -134,10 +134,6 @@ class StateAllowance:
             self._tokens.pop(sid, None)
             self._deferred.pop(sid, None)
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._tokens)
-
 
 class SocketPublisher:
     """The one emitter: events from any thread, `state` for clients, in one ordered stream.
@@ -293,10 +289,10 @@ class SocketPublisher:
         except Exception:  # one bad event must not stop the stream
             log.exception("could not publish %s", name)
 
-    def _emit_state(self, snapshot: Snapshot, zone: str | None, sids: list[str] | str) -> None:
+    def _emit_state(self, snapshot: Snapshot, zone: str | None, sids: list[str]) -> None:
         try:
             state = snapshot(zone)
-            for sid in [sids] if isinstance(sids, str) else sids:
+            for sid in sids:
                 self.socketio.emit("state", state, to=sid)
         except Exception:
             log.exception("could not send state to %s", sids)

@@ -385,15 +385,22 @@ class QueueService:
                     self._counter_changed(tx, pending, counter_no, None)
                 return None
             chosen, guarded = choice
-            called = chosen.with_(status=TicketStatus.CALLED, called_at=now, counter=counter_no,
-                                  staff=staff, target_counter=None, recalls=0)
-            tx.save_ticket(called)
-            tx.append(self._event(EventKind.CALLED, called, now, counter_no, staff, {
-                "number": called.number, "priority": called.priority, "guarded": guarded,
-                "wait_seconds": round((now - called.issued_at).total_seconds(), 3)}))
-            self._called(tx, pending, called, recall=False)
-            self._queue_changed(tx, pending, day)
-            self._counter_changed(tx, pending, counter_no, called)
+            return self._call_in(tx, pending, now, day, chosen, counter_no, staff, {"guarded": guarded})
+
+    def _call_in(self, tx: UnitOfWork, pending: _Pending, now: datetime, day: date, ticket: Ticket,
+                 counter_no: int, staff: str | None, detail: dict[str, Any]) -> Ticket:
+        """Call `ticket` at `counter_no`: save it as called, log the `called` event (number,
+        priority, wait in seconds, plus `detail`) and queue the call, the waiting counts and the
+        counter's tile. Shared by "next" and calling a number."""
+        called = ticket.with_(status=TicketStatus.CALLED, called_at=now, counter=counter_no,
+                              staff=staff, target_counter=None, recalls=0)
+        tx.save_ticket(called)
+        tx.append(self._event(EventKind.CALLED, called, now, counter_no, staff, {
+            "number": called.number, "priority": called.priority, **detail,
+            "wait_seconds": round((now - called.issued_at).total_seconds(), 3)}))
+        self._called(tx, pending, called, recall=False)
+        self._queue_changed(tx, pending, day)
+        self._counter_changed(tx, pending, counter_no, called)
         return called
 
     def recall(self, counter_no: int, staff: str | None) -> Ticket:
@@ -838,16 +845,7 @@ class QueueService:
                 tx.append(self._event(EventKind.REQUEUED, back, now, counter_no, staff,
                                       {"number": back.number, "by_number": True}))
                 ticket = back
-            called = ticket.with_(status=TicketStatus.CALLED, called_at=now, counter=counter_no,
-                                  staff=staff, target_counter=None, recalls=0)
-            tx.save_ticket(called)
-            tx.append(self._event(EventKind.CALLED, called, now, counter_no, staff, {
-                "number": called.number, "priority": called.priority, "by_number": True,
-                "wait_seconds": round((now - called.issued_at).total_seconds(), 3)}))
-            self._called(tx, pending, called, recall=False)
-            self._queue_changed(tx, pending, day)
-            self._counter_changed(tx, pending, counter_no, called)
-        return called
+            return self._call_in(tx, pending, now, day, ticket, counter_no, staff, {"by_number": True})
 
     def _why_not_callable(self, counter: Counter, ticket: Ticket) -> Conflict:
         """Why `ticket` (of this counter's fields) cannot be called by number at `counter`."""
