@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     bound_port = listener.getsockname()[1]
     threads = server_section.get("threads", serving.DEFAULT_THREADS)
     serving.take_notify_socket()
+    # The watchdog and memory threads run in the worker, as daemons: they end with its process
+    # (gunicorn's worker exits once the hub is closed), so nothing ever needs to set this.
     stop = threading.Event()
 
     def build() -> "Hub":
@@ -168,10 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     server = serving.HubServer(build, ready, serving.gunicorn_options(
         listener, threads, access_log=args.access_log, verbose=args.verbose),
         send_timeout_s=server_section.get("send_timeout", serving.SEND_TIMEOUT_S))
-    try:
-        server.run()  # returns, or exits, when gunicorn's master stops
-    finally:
-        stop.set()
+    server.run()  # returns, or exits, when gunicorn's master stops
     return 0
 
 
