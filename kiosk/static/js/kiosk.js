@@ -218,6 +218,10 @@
 
   function setPrinter(health) {
     if (!health || typeof health !== "object") { return; }
+    // A health read before the one shown (a slow GET overtaken by a pushed change) must not
+    // bring an old state back: a page would offer tiles while the printer is out of paper.
+    var shown = state.printer && Date.parse(state.printer.checked_at);
+    if (shown && Date.parse(health.checked_at) < shown) { return; }
     state.printer = health;
     schedulePrinterPoll();
   }
