@@ -2,7 +2,10 @@
 # Installs the Debian packages the system and its tests need, only when one is missing.
 # Runs unattended (CI has no standard input); uses sudo when not root.
 set -euo pipefail
-packages=(chromium espeak-ng fonts-dejavu-core sox tesseract-ocr tesseract-ocr-vie)
+# chromium: browser tests; espeak-ng + sox: the voice; tesseract: OCR of printed tickets;
+# socat: pseudo-terminal pairs for the RS485 device tests; postgresql: the province backend's
+# database (tests start a throwaway cluster with its initdb/pg_ctl, never the system service)
+packages=(chromium espeak-ng fonts-dejavu-core sox tesseract-ocr tesseract-ocr-vie socat postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
