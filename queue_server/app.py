@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -64,13 +66,38 @@ class Hub:
         """Start the event stream (the publisher thread); call once the hub is about to serve."""
         self.publisher.start(self.service.snapshot)
 
-    def disconnect_clients(self) -> None:
-        """Close every Socket.IO connection (the hub is stopping; clients reconnect by themselves
-        to the next one)."""
+    def disconnect_clients(self, timeout_s: float = 2.0) -> None:
+        """Close every Socket.IO connection at the Engine.IO level (the hub is stopping): each
+        client gets Engine.IO's close packet, a "transport close" that browsers and TVs answer by
+        reconnecting to the next hub on their own. Returns once every connection is closed or
+        after `timeout_s` seconds.
+
+        One thread per connection, all at once: python-engineio's `disconnect(sid)` waits until
+        that socket's writer has taken its queue, and a writer that ended first (its client
+        answered the close and hung up before the writer looked again) never does — the
+        "close(wait=True) hangs on queue.join()" kind, python-engineio PR #60. Closed one after
+        another, that one connection kept every later one open until gunicorn's graceful timeout
+        cut them without their close packet (tests/hub/test_hub_serving.py)."""
+        server = self.socketio.server
         try:
-            self.socketio.server.eio.disconnect()
+            eio_sids = [eio_sid for _sid, eio_sid in server.manager.get_participants("/", None)]
         except Exception:  # stopping anyway
-            log.exception("could not close the Socket.IO connections")
+            log.exception("could not list the Socket.IO connections")
+            return
+
+        def close(eio_sid: str) -> None:
+            try:
+                server.eio.disconnect(eio_sid)
+            except Exception as exc:  # a client that left meanwhile: nothing to close
+                log.debug("closing %s: %r", eio_sid, exc)
+
+        closing = [threading.Thread(target=close, args=(sid,), name="stop-socket", daemon=True)
+                   for sid in eio_sids]
+        for thread in closing:
+            thread.start()
+        deadline = time.monotonic() + timeout_s
+        for thread in closing:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         if self.daybreak is not None:  # daybreak: stop turning days before the store closes

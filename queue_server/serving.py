@@ -20,9 +20,10 @@ gthread worker, the production server Flask-SocketIO documents for that mode.
   lingers until the ping timeout.)
 - systemd (Type=notify, NotifyAccess=all): the master's own READY (sent before the app is loaded)
   is withheld; the worker says READY=1 once the hub serves, WATCHDOG=1 while its health check
-  passes, STOPPING=1 when it is told to stop. On SIGTERM the worker closes every Socket.IO
-  connection first (clients reconnect to the next hub on their own), so the graceful stop does not
-  wait out `graceful_timeout` on websockets that never end.
+  passes, STOPPING=1 when it is told to stop. On SIGTERM, SIGINT or SIGQUIT the worker closes
+  every Socket.IO connection first, websocket and long-polling (clients reconnect to the next hub
+  on their own), then stops gracefully, so the stop does not wait out `graceful_timeout` on
+  websockets that never end.
 
 Public extension points only: a `BaseApplication` subclass (gunicorn's documented custom
 application), a `ThreadWorker` subclass for the stop signal, gunicorn's server hooks, and
@@ -114,28 +115,45 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 class HubWorker(ThreadWorker):
-    """gunicorn's gthread worker, plus: every accepted connection gets a send timeout, and the stop
-    signal first closes every Socket.IO connection (their handlers hold pool threads until then)."""
+    """gunicorn's gthread worker, plus: a stop signal first closes every Socket.IO connection
+    (their handlers hold pool threads until then), and only then stops serving.
+
+    The closing runs in a thread of its own while the worker still serves: a long-polling client
+    takes its close packet with its next request, which may need a new connection, and the
+    worker's main thread (the one that accepts and dispatches) must not be blocked by the signal
+    handler meanwhile. Once every client has its close packet, or after `CLOSE_CLIENTS_S`, the
+    worker stops the way gunicorn's gthread worker does (graceful: in-flight requests finish)."""
+
+    CLOSE_CLIENTS_S = 2.0
+
+    def init_process(self) -> None:
+        self._stopping = threading.Lock()
+        super().init_process()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        """SIGTERM (systemd's stop): a graceful stop, the Socket.IO connections closed first."""
-        super().handle_exit(sig, frame)
-        self._close_clients()
+        """SIGTERM (systemd's stop): close the Socket.IO connections, then a graceful stop."""
+        self._stop_after_closing(sig, frame)
 
     def handle_quit(self, sig: int, frame: Any) -> None:
-        """SIGINT/SIGQUIT (Ctrl-C on `make run`): a quick stop; the connections are closed first,
-        for up to 2 s, so that the exit does not wait on their threads until gunicorn's master
-        kills the worker."""
-        self._close_clients().join(timeout=2.0)
-        super().handle_quit(sig, frame)
+        """SIGINT/SIGQUIT (Ctrl-C on `make run`, which also makes gunicorn's master send SIGQUIT):
+        the same as SIGTERM, within the master's graceful timeout — gthread's own quick quit
+        would cut every websocket without its close packet."""
+        self._stop_after_closing(sig, frame)
 
-    def _close_clients(self) -> threading.Thread:
+    def _stop_after_closing(self, sig: int, frame: Any) -> None:
+        if not self._stopping.acquire(blocking=False):
+            return  # a second signal (the terminal's and the master's): already stopping
         sd_notify("STOPPING=1")
         hub = getattr(self.app, "hub", None)
-        closing = threading.Thread(target=hub.disconnect_clients if hub is not None else (lambda: None),
-                                   name="stop-sockets", daemon=True)
-        closing.start()
-        return closing
+
+        def close_then_stop() -> None:
+            try:
+                if hub is not None:
+                    hub.disconnect_clients(self.CLOSE_CLIENTS_S)
+            finally:
+                ThreadWorker.handle_exit(self, sig, frame)  # thread-safe: a flag and a wake-up
+
+        threading.Thread(target=close_then_stop, name="stop-sockets", daemon=True).start()
 
 
 def limit_send_time(environ: dict[str, Any], seconds: int = SEND_TIMEOUT_S) -> None:

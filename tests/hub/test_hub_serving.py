@@ -249,13 +249,25 @@ def test_every_accepted_connection_has_nagle_off() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stop_with_displays_connected_is_prompt_and_clean(hub: HubProcess, signum: int) -> None:
     """SIGTERM (systemd) or SIGINT to the process group (Ctrl-C on `make run`) with displays
-    connected: the hub closes them itself (a "server disconnect", not a kill at the end of
-    gunicorn's graceful timeout), then its store, and exits 0."""
-    displays = [Display(hub.url, "websocket") for _ in range(3)]
+    connected: the hub closes them itself, then its store, and exits 0 — not a kill at the end of
+    gunicorn's graceful timeout.
+
+    Eight websockets each get Engine.IO's close packet (a "server disconnect"): closed one after
+    another, a connection whose writer had already ended kept every later one open until the
+    graceful timeout, and they saw a "transport error" (about one stop in three under load).
+    Long-polling clients are closed too; one caught between two polls may see its next poll
+    refused instead of the close packet (python-engineio refuses a poll for a closed session), a
+    "transport error" — either way a browser reconnects — so for them the test asks only that
+    they were let go, once."""
+    websockets = [Display(hub.url, "websocket") for _ in range(8)]
+    pollers = [Display(hub.url, "polling") for _ in range(2)]
     assert hub.proc is not None
     os.killpg(hub.proc.pid, signum)
     hub.proc.wait(timeout=20)
     assert hub.proc.returncode == 0
-    assert all(d.disconnects == [("server disconnect",)] for d in displays), [d.disconnects for d in displays]
+    cut = [(i, d.disconnects) for i, d in enumerate(websockets) if d.disconnects != [("server disconnect",)]]
+    assert not cut, cut
+    assert all(len(d.disconnects) == 1 and d.disconnects[0][0] in ("server disconnect", "transport error")
+               for d in pollers), [d.disconnects for d in pollers]
     log = (hub.data.parent / f"hub-{hub.port}.log").read_text(encoding="utf-8")
     assert "SIGKILL" not in log and "Traceback" not in log
