@@ -1,0 +1,190 @@
+"""Taking a center's batch (`POST /api/v1/ingest`; format: batch-v1.schema.json, docs/reporting.md).
+
+Order of checks, each refusal logged (and kept in `refusals`) and changing nothing:
+1. `Authorization: Bearer <token>` names a center of the centers file (401 `bad_token`);
+2. `X-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body keyed by that token,
+   compared in constant time (401 `bad_signature`);
+3. the body is JSON valid against the schema (400 `invalid_batch`), its `center_id` is the
+   authenticated center's (403 `wrong_center`), its `batch_id` equals `Idempotency-Key` (400);
+4. in ONE transaction: the batch row is inserted with `ON CONFLICT DO NOTHING` on
+   (center, idempotency key). Nothing inserted = the key is known: the same body (by SHA-256) is
+   answered 200 `duplicate`, a different body 409 `key_reused` (a replay with a changed body).
+   Otherwise each slot is upserted, replacing the stored row only when its revision is higher
+   (`ON CONFLICT … DO UPDATE … WHERE slots.revision < EXCLUDED.revision`), its ratings replaced
+   with it; 201 `stored`. Concurrent deliveries of one key serialize on the primary key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from psycopg_pool import ConnectionPool
+
+from .registry import Center, Registry
+
+log = logging.getLogger("queue_server.central")
+SCHEMA_PATH = Path(__file__).with_name("batch-v1.schema.json")
+SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+_VALIDATOR = Draft202012Validator(SCHEMA, format_checker=FormatChecker())
+
+
+@dataclass
+class Refused(Exception):
+    """A refused request: HTTP status, stable code, Vietnamese and English reasons."""
+
+    status: int
+    code: str
+    message: str
+    message_en: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "message_en": self.message_en}
+
+
+def expected_signature(token: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def authenticate(registry: Registry, token: str | None, signature: str | None, body: bytes) -> Center:
+    """The center behind this request, or Refused (401)."""
+    center = registry.center(token)
+    if center is None:
+        raise Refused(401, "bad_token", "Mã truy cập của trung tâm không hợp lệ.",
+                      "Unknown or missing center token.")
+    if not signature or not hmac.compare_digest(signature.encode("utf-8", "replace"),
+                                                expected_signature(center.token, body).encode()):
+        raise Refused(401, "bad_signature", "Chữ ký dữ liệu không khớp: dữ liệu có thể đã bị sửa.",
+                      "The X-Signature does not match the body (HMAC-SHA256 with the center's token).")
+    return center
+
+
+def parse_batch(center: Center, key: str | None, body: bytes) -> dict[str, Any]:
+    """The batch, checked against the schema and the request; Refused (400/403) otherwise."""
+    try:
+        batch = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates,
+                           parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Refused(400, "invalid_json", "Dữ liệu gửi lên không phải JSON hợp lệ.",
+                      f"The body is not valid JSON ({exc}).") from None
+    error = next(iter(sorted(_VALIDATOR.iter_errors(batch), key=lambda e: list(e.path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise Refused(400, "invalid_batch", f"Lô dữ liệu không đúng định dạng (tại {where}).",
+                      f"The batch does not match batch-v1.schema.json at {where}: {error.message[:200]}")
+    if batch["center_id"] != center.id:
+        raise Refused(403, "wrong_center", "Lô dữ liệu ghi mã trung tâm khác với mã truy cập.",
+                      "The batch's center_id is not the center of this token.")
+    if key != batch["batch_id"]:
+        raise Refused(400, "bad_idempotency_key", "Idempotency-Key phải trùng batch_id của lô.",
+                      "The Idempotency-Key header must equal the batch's batch_id.")
+    return batch
+
+
+_UPSERT_SLOT = """
+INSERT INTO slots (center_id, day, field_id, slot_start, revision, issued, served, no_show,
+    cancelled, closed_at_day_end, print_failed, open, dossiers, wait_count, wait_sum_s,
+    wait_within_target, wait_hist, service_count, service_sum_s, service_hist, clock_anomalies,
+    batch_key)
+VALUES (%(center)s, %(day)s, %(field)s, %(slot_start)s, %(revision)s, %(issued)s, %(served)s,
+    %(no_show)s, %(cancelled)s, %(closed_at_day_end)s, %(print_failed)s, %(open)s, %(dossiers)s,
+    %(wait_count)s, %(wait_sum_s)s, %(wait_within)s, %(wait_hist)s, %(service_count)s,
+    %(service_sum_s)s, %(service_hist)s, %(clock_anomalies)s, %(key)s)
+ON CONFLICT (center_id, day, field_id, slot_start) DO UPDATE SET
+    revision = EXCLUDED.revision, issued = EXCLUDED.issued, served = EXCLUDED.served,
+    no_show = EXCLUDED.no_show, cancelled = EXCLUDED.cancelled,
+    closed_at_day_end = EXCLUDED.closed_at_day_end, print_failed = EXCLUDED.print_failed,
+    open = EXCLUDED.open, dossiers = EXCLUDED.dossiers, wait_count = EXCLUDED.wait_count,
+    wait_sum_s = EXCLUDED.wait_sum_s, wait_within_target = EXCLUDED.wait_within_target,
+    wait_hist = EXCLUDED.wait_hist, service_count = EXCLUDED.service_count,
+    service_sum_s = EXCLUDED.service_sum_s, service_hist = EXCLUDED.service_hist,
+    clock_anomalies = EXCLUDED.clock_anomalies, batch_key = EXCLUDED.batch_key
+WHERE slots.revision < EXCLUDED.revision
+RETURNING 1
+"""
+
+
+def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """Store a checked batch (see the module's step 4): {"status": "stored", "slots_applied",
+    "slots_stale"} or {"status": "duplicate"}; Refused(409) for a known key with another body."""
+    digest = hashlib.sha256(body).digest()
+    key = batch["batch_id"]
+    with pool.connection() as conn, conn.transaction():
+        inserted = conn.execute(
+            "INSERT INTO batches (center_id, idempotency_key, body_sha256, sequence, slots) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (center_id, idempotency_key) DO NOTHING "
+            "RETURNING 1", (center.id, key, digest, batch["sequence"], len(batch["slots"]))).fetchone()
+        if inserted is None:
+            row = conn.execute("SELECT body_sha256 FROM batches WHERE center_id = %s AND "
+                               "idempotency_key = %s", (center.id, key)).fetchone()
+            if row is not None and bytes(row[0]) == digest:
+                return {"status": "duplicate", "batch_id": key}
+            raise Refused(409, "key_reused",
+                          "Mã lô này đã nhận với nội dung khác; lô bị từ chối.",
+                          "This idempotency key was already stored with a different body.")
+        applied = 0
+        with conn.cursor() as cur:
+            for slot in batch["slots"]:
+                params = {
+                    "center": center.id, "day": slot["day"], "field": slot["field"],
+                    "slot_start": slot["slot_start"], "revision": slot["revision"], "key": key,
+                    **{k: slot[k] for k in ("issued", "served", "no_show", "cancelled",
+                                            "closed_at_day_end", "print_failed", "open", "dossiers",
+                                            "clock_anomalies")},
+                    "wait_count": slot["wait"]["count"], "wait_sum_s": slot["wait"]["sum_s"],
+                    "wait_within": slot["wait"]["within_target"], "wait_hist": slot["wait"]["histogram"],
+                    "service_count": slot["service"]["count"], "service_sum_s": slot["service"]["sum_s"],
+                    "service_hist": slot["service"]["histogram"],
+                }
+                if cur.execute(_UPSERT_SLOT, params).fetchone() is None:
+                    continue  # a newer (or the same) revision is already stored
+                applied += 1
+                where = (center.id, slot["day"], slot["field"], slot["slot_start"])
+                cur.execute("DELETE FROM slot_ratings WHERE center_id = %s AND day = %s AND "
+                            "field_id = %s AND slot_start = %s", where)
+                if slot["ratings"]:
+                    cur.executemany(
+                        "INSERT INTO slot_ratings (center_id, day, field_id, slot_start, staff, "
+                        "level, count) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (center_id, "
+                        "day, field_id, slot_start, staff, level) DO UPDATE SET "
+                        "count = slot_ratings.count + EXCLUDED.count",
+                        [(*where, r["staff"], r["level"], r["count"]) for r in slot["ratings"]])
+        conn.execute("UPDATE centers SET last_batch_at = now(), rating_levels = %s, "
+                     "last_sequence = GREATEST(COALESCE(last_sequence, 0), %s) WHERE id = %s",
+                     (json.dumps(batch["rating_levels"], ensure_ascii=False), batch["sequence"],
+                      center.id))
+    return {"status": "stored", "batch_id": key, "slots_applied": applied,
+            "slots_stale": len(batch["slots"]) - applied}
+
+
+def record_refusal(pool: ConnectionPool, refused: Refused, center_id: str | None, key: str | None,
+                   remote: str | None) -> None:
+    """Log a refusal and keep it in `refusals` (best effort: a database failure is logged)."""
+    log.warning("ingest refused (%d %s) center=%s key=%s from %s", refused.status, refused.code,
+                center_id, key, remote)
+    try:
+        with pool.connection() as conn:
+            conn.execute("INSERT INTO refusals (center_id, idempotency_key, status, code, remote_addr) "
+                         "VALUES (%s, %s, %s, %s, %s)",
+                         (center_id, (key or "")[:100] or None, refused.status, refused.code, remote))
+    except Exception:  # the refusal itself stands; the log line above records it
+        log.exception("could not record the refusal")
