@@ -190,11 +190,14 @@ max_backoff_seconds = 5
 """
 
 
-def center_config(tmp_path: Path, cid: str, url: str, extra: str = "",
+def center_config(tmp_path: Path, cid: str, url: str | None, extra: str = "",
                   token: str | None = None) -> Path:
+    """The two-field center `cid` reporting to `url` (url None: no [reporting] section)."""
     path = tmp_path / f"{cid}.toml"
-    path.write_text(ONE_FIELD_CENTER.format(cid=cid, url=url, token=token or CENTER_TOKENS[cid],
-                                            extra=extra), encoding="utf-8")
+    text = ONE_FIELD_CENTER.format(cid=cid, url=url, token=token or CENTER_TOKENS[cid], extra=extra)
+    if url is None:
+        text = text.split("[reporting]")[0]
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from openpyxl import load_workbook
 from queue_server.central.registry import RegistryError, parse_registry
 from queue_server.forwarder import HISTOGRAM_BOUNDS_MIN, signature
 
-from .conftest import CENTER_TOKENS, READER_TOKEN
+from .conftest import CENTER_TOKENS
 from .test_central_e2e import DAY, FAKE_NOW, READER, login, province, start_center, wait_equal, work
 
 CID = "xa-1"
