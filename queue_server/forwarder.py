@@ -72,7 +72,7 @@ HISTOGRAM_BOUNDS_MIN = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60,
                         180, 240, 300, 480)
 # Within-target share: the same target as the center's statistics (stats.TARGET_WAIT_MINUTES).
 TARGET_WAIT_MINUTES = 15.0
-MAX_SLOTS_PER_BATCH = 500
+MAX_SLOTS_PER_BATCH = 200  # bounds how long one packing holds the store (the hub waits)
 KEEP_ACKED_DAYS = 30
 BACKOFF_BASE_S = 2.0
 
@@ -293,7 +293,7 @@ class Forwarder:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.settings.timeout_s + 5)
+            self._thread.join(timeout=2.0)  # a POST in flight is abandoned (daemon thread)
         self.http.clear()
 
     def _run(self) -> None:

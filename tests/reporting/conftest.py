@@ -5,78 +5,29 @@ temp folder, served on a unix socket in that folder and a free port, stopped at 
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 
 from tests.conftest import ROOT, HubProcess, free_port
-
-
-def _pg_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]))
-    if not found:
-        pytest.fail("PostgreSQL is not installed: run `make system` (scripts/setup-system.sh "
-                    "installs Debian's postgresql)")
-    return Path(found[-1]).parent
-
-
-@dataclass
-class Postgres:
-    """A running throwaway cluster; `dsn(db)` names one database on it."""
-
-    socket_dir: Path
-    port: int
-
-    def dsn(self, db: str = "postgres") -> str:
-        return f"postgresql://postgres@/{db}?host={self.socket_dir}&port={self.port}"
-
-    def create_database(self) -> str:
-        name = f"central_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.dsn(name)
+from tests.reporting.pg import Postgres, PostgresMissing, throwaway_cluster
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    bindir = _pg_bin()
-    base = Path(tempfile.mkdtemp(prefix="quayso-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to `nobody`
-        nobody = pwd.getpwnam("nobody")
-        os.chown(base, nobody.pw_uid, nobody.pw_gid)
-        as_user = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
-    data = base / "data"
-    port = free_port()
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "HOME": str(base)}
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                    "--auth=trust", "-E", "UTF8", "--no-instructions"],
-                   check=True, capture_output=True, env=env, cwd=base)
-    options = f"-k {base} -p {port} -c listen_addresses='' -c max_connections=300 -c fsync=off"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
-                    "-l", str(base / "postgres.log"), "-w", "start"],
-                   check=True, capture_output=True, env=env, cwd=base)
     try:
-        yield Postgres(base, port)
-    finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, env=env, cwd=base)
-        shutil.rmtree(base, ignore_errors=True)
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
 
 
 CENTER_TOKENS = {f"xa-{i}": f"secret-of-center-{i}-{'x' * 12}" for i in range(1, 6)}

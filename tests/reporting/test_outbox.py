@@ -152,3 +152,15 @@ def test_the_documented_schema_is_the_one_the_central_checks() -> None:
     documented = ROOT / "docs" / "reporting" / "batch-v1.schema.json"
     assert json.loads(documented.read_text(encoding="utf-8")) == json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_its_cap() -> None:
+    from queue_server.forwarder import BACKOFF_BASE_S, Forwarder, ReportingSettings
+
+    settings = ReportingSettings("http://127.0.0.1:9", "xa-1", "t" * 16, None, 10.0, 300.0, 5.0, 60.0)
+    forwarder = Forwarder(settings, store=None, clock=None, levels=("a", "b"))  # type: ignore[arg-type]
+    for failures, step in ((1, BACKOFF_BASE_S), (2, 2 * BACKOFF_BASE_S), (4, 8 * BACKOFF_BASE_S), (30, 60.0)):
+        forwarder.failures = failures
+        waits = [forwarder.backoff() for _ in range(200)]
+        assert all(step / 2 <= w <= step for w in waits), (failures, min(waits), max(waits))
+        assert len(set(waits)) > 1  # jittered, not one fixed delay for every center
