@@ -3,6 +3,8 @@
     queue-server --config PATH [--host H] [--port N] [--data DIR] [--demo]
     queue-server --hash-password            # prints a hash for a [[staff]] password_hash
     queue-server --config PATH --check      # checks the config file and exits
+    queue-server central --database DSN --centers FILE [--host H] [--port N]
+                                            # the province's reporting backend (central/cli.py)
 
 Serving (`serving.py`): gunicorn's gthread worker runs the Flask + Flask-SocketIO hub in one
 worker process; its master supervises it. systemd readiness and watchdog notifications go to

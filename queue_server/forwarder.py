@@ -282,7 +282,9 @@ class Forwarder:
         self.failures = 0          # consecutive failed attempts (drives the backoff)
         self.last_error: dict[str, Any] | None = None
         self.next_attempt_at: float | None = None  # epoch s (hub clock), while backing off
-        self._last_sent = time.monotonic()
+        # monotonic time of the last acknowledged batch; -inf: a heartbeat at once after start, so
+        # the central sees a restarted center as reporting before anything changes
+        self._last_sent = float("-inf")
 
     # ------------------------------------------------------------------ thread
     def start(self) -> None:
