@@ -25,6 +25,7 @@ READER = {"Authorization": f"Bearer {READER_TOKEN}"}
 
 
 def province(central_url: str, day: str = DAY) -> dict[str, Any]:
+    """The central's summary of `day` (reader token)."""
     r = requests.get(f"{central_url}/api/v1/province/summary", params={"from": day, "to": day},
                      headers=READER, timeout=10)
     assert r.status_code == 200, r.text
@@ -32,11 +33,13 @@ def province(central_url: str, day: str = DAY) -> dict[str, Any]:
 
 
 def center_figures(hub: HubProcess, headers: dict[str, str], day: str = DAY) -> dict[str, Any]:
+    """The center's own statistics of `day`, in the central's terms."""
     stats = requests.get(f"{hub.url}/api/v1/stats", params={"from": day, "to": day}, headers=headers,
                          timeout=10).json()
     t = stats["totals"]
     return {"issued": t["issued"], "served": t["served"], "no_show": t["no_show"],
-            "cancelled": t["cancelled"], "dossiers": t["dossiers"],
+            "cancelled": t["cancelled"], "closed_at_day_end": t["closed_at_day_end"],
+            "dossiers": t["dossiers"],
             "ratings": {str(lv["level"]): lv["count"] for lv in stats["satisfaction"]["levels"]}}
 
 
@@ -44,17 +47,18 @@ def central_figures(data: dict[str, Any], cid: str) -> dict[str, Any] | None:
     c = data["centers"].get(cid)
     if c is None:
         return None
-    return {k: c[k] for k in ("issued", "served", "no_show", "cancelled", "dossiers", "ratings")}
+    return {k: c[k] for k in ("issued", "served", "no_show", "cancelled", "closed_at_day_end",
+                              "dossiers", "ratings")}
 
 
 def wait_equal(central_url: str, hub: HubProcess, cid: str, headers: dict[str, str],
-               timeout: float = 60.0) -> dict[str, Any]:
-    """Poll until the central's figures of `cid` equal the center's (the central trails by the
-    forwarder's interval); the last pair is asserted equal."""
+               timeout: float = 60.0, day: str = DAY) -> dict[str, Any]:
+    """Poll until the central's figures of `cid` for `day` equal the center's (the central trails
+    by the forwarder's interval); the last pair is asserted equal."""
     deadline = time.monotonic() + timeout
     while True:
-        want = center_figures(hub, headers)
-        got = central_figures(province(central_url), cid)
+        want = center_figures(hub, headers, day)
+        got = central_figures(province(central_url, day), cid)
         if got == want or time.monotonic() > deadline:
             assert got == want, (cid, got, want)
             return want
@@ -243,3 +247,31 @@ def test_several_centers_at_once_totals_per_center_exact(central_factory, tmp_pa
     finally:
         for h in hubs.values():
             h.stop()
+
+
+def test_a_day_worked_while_the_central_was_down_arrives_whole(central_factory, tmp_path: Path) -> None:
+    """The central is down across midnight: the end of one day (visits left open are closed by the
+    day's end, a late change to slots already sent) and the start of the next reach it, each day's
+    totals equal to the center's."""
+    central = central_factory()
+    hub = start_center(tmp_path, "xa-1", central.url, env={"QUAYSO_FAKE_NOW": f"{DAY}T23:59:00+07:00"})
+    try:
+        manager = login(hub.url, "manager")
+        work(hub, manager, 4)
+        for field in ("ho-tich", "dat-dai"):  # still waiting when the day ends
+            requests.post(f"{hub.url}/api/v1/tickets", json={"service": field, "priority": False},
+                          headers=manager, timeout=10).raise_for_status()
+        wait_equal(central.url, hub, "xa-1", manager)
+        central.stop()
+        deadline = time.monotonic() + 90
+        while requests.get(f"{hub.url}/api/v1/state", timeout=10).json().get("day") != "2026-12-01":
+            assert time.monotonic() < deadline, "the day did not turn"
+            time.sleep(1)
+        work(hub, manager, 6)
+        central.start()
+        before = wait_equal(central.url, hub, "xa-1", manager)
+        assert before["closed_at_day_end"] == 2 and before["issued"] == 6
+        after = wait_equal(central.url, hub, "xa-1", manager, day="2026-12-01")
+        assert after["issued"] == 6
+    finally:
+        hub.stop()
