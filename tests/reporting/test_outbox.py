@@ -80,7 +80,8 @@ def _check_packed(hub: HubProcess, want: dict, fields: list[str]) -> None:
     slots = [s for b in batches for s in b["slots"]]
     keys = [(s["day"], s["field"], s["slot_start"]) for s in slots]
     assert len(keys) == len(set(keys))
-    got = {k: sum(s[k] for s in slots) for k in ("issued", "served", "no_show", "cancelled", "dossiers")}
+    got = {k: sum(s[k] for s in slots) for k in ("issued", "served", "no_show", "cancelled",
+                                            "closed_at_day_end", "dossiers")}
     ratings: dict[str, int] = {}
     for s in slots:
         for r in s["ratings"]:
