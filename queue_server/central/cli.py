@@ -105,7 +105,7 @@ def main(argv: list[str]) -> int:
     scheme = "https" if args.certfile else "http"
     port = listener.getsockname()[1]
     log.info("central backend: schema v%d, %d centers, %d readers; %s://%s:%s", version,
-             len(registry.centers), len(registry._by_token) - len(registry.centers), scheme,
+             len(registry.centers), len(registry.readers), scheme,
              args.host, port)
     print(f"READY {scheme}://{args.host}:{port}", flush=True)
     options: dict[str, Any] = {

@@ -51,6 +51,7 @@ class Registry:
 
     def __init__(self, centers: list[Center], readers: list[Reader]) -> None:
         self.centers = {c.id: c for c in centers}
+        self.readers = list(readers)
         self._by_token: dict[bytes, Center | Reader] = {}
         for who in [*centers, *readers]:
             self._by_token[_digest(who.token)] = who
