@@ -148,6 +148,47 @@ def _slot_params(center_id: str, key: str, slot: dict[str, Any]) -> dict[str, An
     }
 
 
+_ROLLUP_COUNTS = ("issued", "served", "no_show", "cancelled", "closed_at_day_end", "print_failed",
+                  "open", "dossiers", "wait_count", "wait_sum_s", "wait_within_target", "service_count",
+                  "service_sum_s", "clock_anomalies")
+
+
+def _add_into(total: list[int], hist: list[int]) -> list[int]:
+    if len(total) < len(hist):
+        total.extend([0] * (len(hist) - len(total)))
+    for i, n in enumerate(hist):
+        total[i] += n
+    return total
+
+
+def _roll_up(conn: Any, center_id: str, days: list[str]) -> None:
+    """Rewrite the `center_days` and `center_day_ratings` rows of `center_id` for `days` from its
+    slots (inside the ingest's transaction, the center's row locked)."""
+    rows = conn.execute(
+        f"SELECT day, {', '.join(_ROLLUP_COUNTS)}, wait_hist, service_hist FROM slots "
+        "WHERE center_id = %s AND day = ANY(%s::date[])", (center_id, days)).fetchall()
+    totals: dict[Any, list[Any]] = {}
+    for row in rows:
+        day, counts, wait, service = row[0], row[1:-2], row[-2], row[-1]
+        t = totals.setdefault(day, [[0] * len(counts), [], []])
+        t[0] = [a + b for a, b in zip(t[0], counts)]
+        _add_into(t[1], wait)
+        _add_into(t[2], service)
+    columns = ", ".join(_ROLLUP_COUNTS)
+    values = ", ".join(["%s"] * (len(_ROLLUP_COUNTS) + 4))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_ROLLUP_COUNTS, "wait_hist", "service_hist"))
+    conn.cursor().executemany(
+        f"INSERT INTO center_days (center_id, day, {columns}, wait_hist, service_hist) "
+        f"VALUES ({values}) ON CONFLICT (day, center_id) DO UPDATE SET {updates}",
+        [(center_id, day, *t[0], t[1], t[2]) for day, t in totals.items()])
+    conn.execute("DELETE FROM center_day_ratings WHERE center_id = %s AND day = ANY(%s::date[])",
+                 (center_id, days))
+    conn.execute("INSERT INTO center_day_ratings (center_id, day, level, count) "
+                 "SELECT center_id, day, level, SUM(count) FROM slot_ratings "
+                 "WHERE center_id = %s AND day = ANY(%s::date[]) GROUP BY center_id, day, level",
+                 (center_id, days))
+
+
 def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], body: bytes) -> dict[str, Any]:
     """Store a checked batch (see the module's step 4): {"status": "stored", "slots_applied",
     "slots_stale"} or {"status": "duplicate"}; Refused(409) for a known key with another body."""
@@ -166,6 +207,8 @@ def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], bod
             raise Refused(409, "key_reused",
                           "Mã lô này đã nhận với nội dung khác; lô bị từ chối.",
                           "This idempotency key was already stored with a different body.")
+        # one batch of a center at a time from here (its day rollups are rewritten below)
+        conn.execute("SELECT 1 FROM centers WHERE id = %s FOR UPDATE", (center.id,))
         slots = batch["slots"]
         applied = 0
         if slots:
@@ -191,6 +234,8 @@ def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], bod
                                                   "fields": list(columns[1]), "starts": list(columns[2]),
                                                   "staff": list(columns[3]), "levels": list(columns[4]),
                                                   "counts": list(columns[5])})
+            if applied:
+                _roll_up(conn, center.id, days)
         conn.execute("UPDATE centers SET last_batch_at = now(), rating_levels = %s, "
                      "last_sequence = GREATEST(COALESCE(last_sequence, 0), %s) WHERE id = %s",
                      (json.dumps(batch["rating_levels"], ensure_ascii=False), batch["sequence"],

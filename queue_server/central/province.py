@@ -7,6 +7,9 @@ nearest-rank percentile's bucket, reported as that bucket's upper bound in minut
 estimate at bucket resolution; the open last bucket reports its lower bound). Averages are exact
 (sum / count). A center "stopped reporting" when no batch, not even the forwarder's heartbeat
 (every 5 minutes by default), arrived for `STALE_MINUTES`.
+
+The view reads the per-center per-day rollup (`center_days`, `center_day_ratings`) that the ingest
+rewrites with each batch, not the slots themselves.
 """
 
 from __future__ import annotations
@@ -85,18 +88,18 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
     sums = ", ".join(f"SUM({k}) AS {k}" for k in (*_COUNTS, "wait_count", "wait_sum_s",
                                                    "wait_within_target", "service_count", "service_sum_s"))
     with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT center_id, {sums} FROM slots WHERE day BETWEEN %s AND %s GROUP BY center_id",
+        cur.execute(f"SELECT center_id, {sums} FROM center_days WHERE day BETWEEN %s AND %s GROUP BY center_id",
                     (first, last))
         names = [d.name for d in cur.description or []]
         rows = {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
         hists: dict[tuple[str, str], list[int]] = {}
         for column in ("wait_hist", "service_hist"):
-            cur.execute(f"SELECT s.center_id, u.i, SUM(u.n) FROM slots s, unnest(s.{column}) WITH "
+            cur.execute(f"SELECT s.center_id, u.i, SUM(u.n) FROM center_days s, unnest(s.{column}) WITH "
                         "ORDINALITY AS u(n, i) WHERE s.day BETWEEN %s AND %s GROUP BY 1, 2", (first, last))
             for center_id, i, n in cur.fetchall():
                 h = hists.setdefault((center_id, column), [])
                 _add(h, [0] * (int(i) - 1) + [int(n)])
-        cur.execute("SELECT center_id, level, SUM(count) FROM slot_ratings WHERE day BETWEEN %s AND %s "
+        cur.execute("SELECT center_id, level, SUM(count) FROM center_day_ratings WHERE day BETWEEN %s AND %s "
                     "GROUP BY 1, 2", (first, last))
         ratings: dict[str, dict[int, int]] = {}
         for center_id, level, n in cur.fetchall():

@@ -201,3 +201,37 @@ def test_central_refuses_a_bad_centers_file_at_start(central_factory) -> None:
     with pytest.raises(RuntimeError, match="exited with 2"):
         central.start(timeout=20)
     assert "[[centers]][0].name: is required" in central.log()
+
+
+def test_the_day_rollup_equals_a_rebuild_from_the_slots(central_factory) -> None:
+    """The view reads `center_days`, rewritten by each batch; rebuilding it from the slots (the
+    backfill of migration 0002) gives the same view."""
+    from queue_server.central.db import MIGRATIONS_DIR
+
+    central = central_factory()
+    sent = [
+        batch([slot(3, rated=2), slot(5, field="dat-dai", start="2026-11-30T01:15:00Z")]),
+        batch([slot(4, revision=2, rated=3), slot(2, field="dat-dai", start="2026-11-30T02:00:00Z")], sequence=2),
+        batch([slot(1, revision=1)], sequence=3),  # stale: ignored
+        batch([{**slot(6, start="2026-11-30T03:00:00Z"), "day": "2026-12-01"}], sequence=4),
+    ]
+    for b in sent:
+        assert post(central.url, encode(b), b["batch_id"]).status_code == 201
+    params = {"from": "2026-11-30", "to": "2026-12-01"}
+
+    def view() -> dict[str, Any]:
+        data = requests.get(f"{central.url}/api/v1/province/summary", params=params, headers=READER,
+                            timeout=10).json()
+        data.pop("generated_at")
+        return data
+
+    before = view()
+    assert before["centers"][CID]["issued"] == 4 + 5 + 2 + 6
+    assert before["centers"][CID]["ratings"]["1"] == 3
+    backfill = (MIGRATIONS_DIR / "0002_center_days.sql").read_text(encoding="utf-8")
+    backfill = backfill[backfill.index("INSERT INTO center_days"):]
+    with psycopg.connect(central.dsn) as conn:
+        conn.execute("DELETE FROM center_days")
+        conn.execute("DELETE FROM center_day_ratings")
+        conn.execute(backfill.encode())
+    assert view() == before
