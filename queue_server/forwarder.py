@@ -32,8 +32,8 @@ costs well under 1 MB.
 Transport: HTTPS with urllib3 (certificate verification always on; `ca_file` adds a private CA);
 plain http:// only to a loopback address (tests, demos). `Authorization: Bearer <token>`,
 `X-Signature: sha256=<hex HMAC-SHA256 of the body keyed by the token>`, `Idempotency-Key`.
-Failures retry with exponential backoff and full jitter (base `BACKOFF_BASE_S`, capped by
-`max_backoff_seconds`). While idle the forwarder still sends an empty batch every
+Failures retry with exponential backoff (base `BACKOFF_BASE_S`, capped by `max_backoff_seconds`)
+and jitter (each wait a random ½–1 of its step). While idle the forwarder still sends an empty batch every
 `heartbeat_seconds`, so the central can tell a quiet center from one that stopped reporting.
 """
 
@@ -309,9 +309,9 @@ class Forwarder:
             self._wake.clear()
 
     def backoff(self) -> float:
-        """Seconds to wait after `self.failures` consecutive failures: exponential, capped,
-        full jitter in [½, 1] of the step (AWS Architecture Blog, "Exponential Backoff And
-        Jitter")."""
+        """Seconds to wait after `self.failures` consecutive failures: exponential, capped, each
+        wait a random ½–1 of its step ("equal jitter" in the AWS Architecture Blog's "Exponential
+        Backoff And Jitter"), so centers cut off together do not return together."""
         step = min(self.settings.max_backoff_s, BACKOFF_BASE_S * 2 ** max(self.failures - 1, 0))
         return step * random.uniform(0.5, 1.0)
 
