@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= data
 
-.PHONY: run test bench system venv clean
+.PHONY: run test bench system venv clean central
 
 system:
 	@bash scripts/setup-system.sh
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 
 venv: system $(STAMP)
 
+# `make run CONFIG=config/demo-reporting.toml`: the demo center with that file's fields and sections
+CONFIG ?=
 run: venv
-	$(VENV)/bin/queue-server --demo --host $(HOST) --port $(PORT) --data $(DATA)
+	$(VENV)/bin/queue-server --demo --host $(HOST) --port $(PORT) --data $(DATA) $(if $(CONFIG),--config $(CONFIG))
+
+# The province's central backend on this machine (PostgreSQL in data-central/), for the demo center
+central: venv
+	VENV=$(VENV) bash scripts/central-demo.sh
 
 test: venv
 	$(VENV)/bin/pytest -q

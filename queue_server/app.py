@@ -56,6 +56,7 @@ class Hub:
     data_dir: Path
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
     daybreak: Any = None  # daybreak.Daybreak: turns the day at local midnight
+    forwarder: Any = None  # forwarder.Forwarder: reports to the province when [reporting] is set
 
     @property
     def wsgi(self) -> Any:
@@ -100,6 +101,8 @@ class Hub:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
+        if self.forwarder is not None:  # forwarder: stop before the store closes
+            self.forwarder.close()
         if self.daybreak is not None:  # daybreak: stop turning days before the store closes
             self.daybreak.close()
         if self.kiosk is not None:
@@ -224,4 +227,8 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     # daybreak: close what earlier days left open now, then turn the day at each local midnight
     daybreak = Daybreak(service, clock, config.rules.timezone)
     daybreak.start()
-    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk, daybreak)
+    # forwarder: reporting to the province (off unless [reporting] is configured)
+    from .forwarder import install_forwarder
+
+    forwarder = install_forwarder(app, config, store, clock, auth)
+    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk, daybreak, forwarder)

@@ -3,6 +3,8 @@
     queue-server --config PATH [--host H] [--port N] [--data DIR] [--demo]
     queue-server --hash-password            # prints a hash for a [[staff]] password_hash
     queue-server --config PATH --check      # checks the config file and exits
+    queue-server central --database DSN --centers FILE [--host H] [--port N]
+                                            # the province's reporting backend (central/cli.py)
 
 Serving (`serving.py`): gunicorn's gthread worker runs the Flask + Flask-SocketIO hub in one
 worker process; its master supervises it. systemd readiness and watchdog notifications go to
@@ -72,6 +74,9 @@ def load(args: argparse.Namespace) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["central"]:
+        return central(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -97,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         from kiosk.runtime import check_kiosk_config
 
         check_kiosk_config(config)
+        from .forwarder import settings_from_config
+
+        settings_from_config(config)  # [reporting]: refused here with its key, not in the worker
     except ConfigError as exc:
         print(f"queue-server: {exc}", file=sys.stderr)
         return 2
@@ -172,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         send_timeout_s=server_section.get("send_timeout", serving.SEND_TIMEOUT_S))
     server.run()  # returns, or exits, when gunicorn's master stops
     return 0
+
+
+def central(argv: list[str]) -> int:
+    """`queue-server central --database DSN --centers FILE [--host H] [--port N]`: the province's
+    central reporting backend (SPEC §9; queue_server/central/)."""
+    from .central.cli import main as central_main
+
+    return central_main(argv)
 
 
 if __name__ == "__main__":

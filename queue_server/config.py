@@ -235,6 +235,7 @@ def _hours(r: _Reader, value: Any, path: list[str | int], base: WorkingHours | N
 SECTIONS = {
     "center", "hours", "queue", "priority", "ratings", "auth", "fields", "counters", "staff",
     "devices", "kiosk", "printer", "printers", "voice", "display", "gpio", "server",
+    "reporting",
 }
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
@@ -253,6 +254,10 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
              "max_per_minute": int, "bounce_time": float},
     "server": {"host": str, "port": int, "data": str, "threads": int, "ping_interval": int,
                "ping_timeout": int, "send_timeout": int, "min_free_mb": int},
+    # forwarding to the province's central backend (forwarder.py checks the values together)
+    "reporting": {"url": str, "center_id": str, "token": str, "ca_file": str,
+                  "interval_seconds": (int, float), "heartbeat_seconds": (int, float),
+                  "timeout_seconds": (int, float), "max_backoff_seconds": (int, float)},
 }
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
@@ -267,6 +272,10 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "server.ping_timeout": (1, 300),
     "server.send_timeout": (1, 300),
     "server.min_free_mb": (0, 1_000_000),
+    "reporting.interval_seconds": (1, 60),
+    "reporting.heartbeat_seconds": (10, 3600),
+    "reporting.timeout_seconds": (1, 120),
+    "reporting.max_backoff_seconds": (5, 86400),
 }
 
 

@@ -233,6 +233,9 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "/api/v1/ratings": {"post": _op("Rate a served ticket (the ticket id is the capability)",
                                             _ok("Rated", code=201), rating_schema(rating_levels),
                                             auth=False, errors=(400, 401, 404, 409))},
+            "/api/v1/reporting/status": {"get": _op(
+                "Reporting to the province (manager, admin): last acknowledged batch, backlog, last error",
+                _ok("Reporting state"), errors=(401, 403))},
             "/api/v1/stats": {"get": _op("Statistics for a date range (manager)", _ok("Statistics"),
                                          params=date_params, errors=(400, 401, 403))},
             "/api/v1/reports/summary.xlsx": {"get": _op(

@@ -138,6 +138,60 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, key)
     ) WITHOUT ROWID;
     """,
+    # v5 (issue 12, reporting to the province; read and written by forwarder.py): the outbox.
+    # Every insert or update of a ticket marks its (day, field, 15-minute slot of issue) dirty by
+    # raising that slot's revision to max(revision + 1, now in epoch ms) — the wall clock keeps
+    # revisions rising past what the central holds even after a restore from an older backup, +1
+    # keeps them rising when the clock steps back — in a trigger, so in the very transaction that changes the
+    # ticket and appends its event: nothing committed can be missed. A transfer marks both the old
+    # and the new field. `packed_revision` is the revision last put into a batch; `outbox_batches`
+    # holds the exact signed bytes of each batch until the central acknowledges it. Existing
+    # tickets are marked dirty once, so a center that turns reporting on sends its history.
+    """
+    CREATE TABLE outbox_slots (
+        day TEXT NOT NULL,
+        field_id TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        revision INTEGER NOT NULL,
+        packed_revision INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, field_id, slot)
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_slots_pending ON outbox_slots (day, slot) WHERE revision > packed_revision;
+    INSERT INTO outbox_slots (day, field_id, slot, revision)
+        SELECT day, field_id, CAST(issued_at / 900 AS INTEGER) * 900, 1 FROM tickets GROUP BY 1, 2, 3;
+    CREATE TRIGGER outbox_ticket_inserted AFTER INSERT ON tickets BEGIN
+        INSERT INTO outbox_slots (day, field_id, slot, revision)
+            VALUES (NEW.day, NEW.field_id, CAST(NEW.issued_at / 900 AS INTEGER) * 900,
+                    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+            ON CONFLICT (day, field_id, slot) DO UPDATE SET revision = MAX(revision + 1,
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+    END;
+    CREATE TRIGGER outbox_ticket_updated AFTER UPDATE ON tickets BEGIN
+        INSERT INTO outbox_slots (day, field_id, slot, revision)
+            VALUES (NEW.day, NEW.field_id, CAST(NEW.issued_at / 900 AS INTEGER) * 900,
+                    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+            ON CONFLICT (day, field_id, slot) DO UPDATE SET revision = MAX(revision + 1,
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+        INSERT INTO outbox_slots (day, field_id, slot, revision)
+            SELECT OLD.day, OLD.field_id, CAST(OLD.issued_at / 900 AS INTEGER) * 900,
+                   CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+            WHERE OLD.day IS NOT NEW.day OR OLD.field_id IS NOT NEW.field_id
+                OR OLD.issued_at IS NOT NEW.issued_at
+            ON CONFLICT (day, field_id, slot) DO UPDATE SET revision = MAX(revision + 1,
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+    END;
+    CREATE TABLE outbox_batches (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        slots INTEGER NOT NULL,
+        body BLOB,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        acked_at REAL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_batches_unacked ON outbox_batches (seq) WHERE acked_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,29 @@
+#!/bin/bash
+# `make central`: the province's central backend on this machine, for the demo (README, "Reporting
+# to the province"). PostgreSQL from Debian's package runs from $DIR/pg (created once, kept between
+# runs; a unix socket in $DIR, no TCP port), then `queue-server central` serves on 127.0.0.1:$PORT
+# with config/central-demo.toml. As root the cluster belongs to `nobody` (initdb refuses root).
+set -euo pipefail
+DIR=${CENTRAL_DATA:-data-central}
+PORT=${PORT:-8090}
+PGPORT=${PGPORT:-54329}
+BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$BIN" ] || { echo "PostgreSQL is missing: run make system" >&2; exit 2; }
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+as=()
+if [ "$(id -u)" = 0 ]; then
+    chown "$(id -u nobody):$(id -g nobody)" "$DIR"
+    as=(setpriv "--reuid=$(id -u nobody)" "--regid=$(id -g nobody)" --clear-groups)
+fi
+[ -d "$DIR/pg" ] || "${as[@]}" "$BIN/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 --no-instructions >/dev/null
+if ! "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" status >/dev/null 2>&1; then
+    "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" -o "-k $DIR -p $PGPORT -c listen_addresses=''" \
+        -l "$DIR/postgres.log" -w start >/dev/null
+fi
+if ! "$BIN/psql" -h "$DIR" -p "$PGPORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'quayso'" | grep -q 1; then
+    "$BIN/createdb" -h "$DIR" -p "$PGPORT" -U postgres quayso
+fi
+echo "PostgreSQL in $DIR/pg (stop it with: ${as[*]} $BIN/pg_ctl -D $DIR/pg stop)"
+exec "${VENV:-.venv}/bin/queue-server" central --database "postgresql://postgres@/quayso?host=$DIR&port=$PGPORT" \
+    --centers config/central-demo.toml --host 127.0.0.1 --port "$PORT"
