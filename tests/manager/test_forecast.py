@@ -133,3 +133,15 @@ def test_plan_from_tickets_per_weekday_and_hour() -> None:
     # each field alone: 6 an hour of 10 minutes, planned as its own queue
     assert eight["counters_if_dedicated"] == 2 * forecast.counters_needed(6, 10, 15, 0.8)
     assert eight["counters_if_dedicated"] >= eight["counters"]
+
+
+def test_the_forecast_never_reads_the_wall_clock() -> None:
+    """A pure function of the tickets it is given (import-linter keeps Flask and SQL out)."""
+    import ast
+    from pathlib import Path
+
+    source = Path(forecast.__file__).read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            assert (node.value.id, node.attr) not in {("datetime", "now"), ("date", "today"),
+                                                      ("time", "time"), ("time", "monotonic")}, node.lineno
