@@ -160,7 +160,7 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
         # manager: a configuration saved in the browser takes effect without a restart
         service.replace_rules(new.rules)
         auth.config = new
-        publisher.rules = new.rules
+        publisher.rules_changed(new.rules)  # TVs and panels get the new `state` at once
         app.extensions["hub_config"] = new
         feed.nudge()
 

@@ -79,3 +79,38 @@ def test_pause_and_waiting_reach_the_hall(hub: HubProcess) -> None:
         assert picture["printers"] and picture["printers"][0]["can_print"] is True
     finally:
         manager.close()
+
+
+def test_a_configuration_change_reaches_every_display_at_once(hub: HubProcess) -> None:
+    """A renamed field and a new counter in a new zone: every connected display gets the new
+    `state` without reconnecting, and the new zone's room can be joined and gets its events."""
+    everyone = Listener(hub.url)
+    try:
+        everyone.wait_for("state")
+        admin = login(hub.url, "admin")
+        sections = requests.get(f"{hub.url}/api/v1/config", headers=admin, timeout=10).json()["sections"]
+        fields = [{**f, "name": "Đất đai – Môi trường"} if f["id"] == "dat-dai" else f for f in sections["fields"]]
+        assert requests.put(f"{hub.url}/api/v1/config/fields", json={"value": fields}, headers=admin,
+                            timeout=10).status_code == 200
+        renamed = everyone.wait_until("state", lambda s: any(
+            x["name"] == "Đất đai – Môi trường" for x in s["services"]))
+        assert len(renamed["counters"]) == 6
+
+        counters = [*sections["counters"], {"number": 7, "name": "Quầy 7", "fields": ["dat-dai"], "zone": "tang-2"}]
+        assert requests.put(f"{hub.url}/api/v1/config/counters", json={"value": counters}, headers=admin,
+                            timeout=10).status_code == 200
+        everyone.wait_until("state", lambda s: len(s["counters"]) == 7)
+        upstairs = Listener(hub.url, auth={"zone": "tang-2"})
+        try:
+            zone_state = upstairs.wait_for("state")[0]
+            assert [c["counter"] for c in zone_state["counters"]] == [7]
+            assert requests.post(f"{hub.url}/api/v1/tickets", json={"service": "dat-dai"}, headers=DEVICE,
+                                 timeout=10).status_code == 201
+            assert requests.post(f"{hub.url}/api/v1/counters/7/next", headers=admin, timeout=10).status_code == 200
+            call = upstairs.wait_for("ticket_called")[0]
+            assert call["counter"] == 7 and call["zone"] == "tang-2"
+            upstairs.wait_until("queue_changed", lambda q: q["waiting"].get("dat-dai") == 0)
+        finally:
+            upstairs.close()
+    finally:
+        everyone.close()
