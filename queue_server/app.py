@@ -182,8 +182,11 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
 
     view = HallView(service, store, auth, kiosk)
     app.register_blueprint(create_manager_blueprint(service, auth, store, settings, view))
-    register_manager_room(socketio, auth, view)
-    feed.attach(socketio, view)
+    from .openapi import manager_paths
+
+    app.extensions["openapi_paths"] = {**app.extensions.get("openapi_paths", {}), **manager_paths()}
+    register_manager_room(socketio, auth, view, feed)
+    feed.attach(socketio, view, auth)
 
     @app.get("/audio/<key>.wav")
     def audio_file(key: str) -> Response:

@@ -9,6 +9,8 @@ the room `MANAGER_ROOM`. A burst of tickets is one picture; a picture is read af
 that caused it were committed, so it contains them. The picture carries names of staff, which
 public events never do — hence a room of its own that only a manager or admin token can join
 (`manager_join` with {token}); an anonymous client is answered with an `error` and is never in it.
+Before each picture the room's members are checked again (their tokens): a logout, an expired
+login or a disabled account leaves the room.
 
 Device health of the RS485 bridge is not in the picture: the page asks `GET /api/v1/devices`
 itself (it answers 404 until a bridge exists).
@@ -139,9 +141,35 @@ class HallFeed:
         self.publisher = publisher
         self.socketio: SocketIO | None = None
         self.view: HallView | None = None
+        self.auth: Any = None
         self._nudged = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
+        # who is in the manager room, with the token it joined with: checked again before each
+        # picture, so a logout, an expired login or a disabled account stops the pictures
+        self._members: dict[str, str] = {}
+        self._members_lock = threading.Lock()
+
+    def admit(self, sid: str, token: str) -> None:
+        """`sid` joined the manager room with `token` (register_manager_room)."""
+        with self._members_lock:
+            self._members[sid] = token
+
+    def _recheck_members(self) -> None:
+        """Take out of the room every member whose token no longer names a manager or admin."""
+        if self.auth is None or self.socketio is None:
+            return
+        with self._members_lock:
+            members = list(self._members.items())
+        for sid, token in members:
+            try:
+                principal = self.auth.principal(token)
+            except QueueError:
+                principal = None
+            if principal is None or principal.role not in ("admin", "manager"):
+                with self._members_lock:
+                    self._members.pop(sid, None)
+                self.socketio.server.leave_room(sid, MANAGER_ROOM)
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
         self.publisher.publish(name, payload)
@@ -151,10 +179,11 @@ class HallFeed:
         """Something a manager sees changed outside the queue (a config change, a login)."""
         self._nudged.set()
 
-    def attach(self, socketio: SocketIO, view: HallView) -> None:
-        """Where pictures go and how they are read (wired by app.create_hub)."""
+    def attach(self, socketio: SocketIO, view: HallView, auth: Any = None) -> None:
+        """Where pictures go, how they are read, who may get them (wired by app.create_hub)."""
         self.socketio = socketio
         self.view = view
+        self.auth = auth
 
     def start(self) -> None:
         """Start the thread (with the publisher's, when the hub starts serving)."""
@@ -179,12 +208,13 @@ class HallFeed:
                 return
             try:
                 assert self.view is not None and self.socketio is not None
+                self._recheck_members()
                 self.socketio.emit(HALL_EVENT, self.view.picture(), to=MANAGER_ROOM)
             except Exception:  # the next event tries again
                 log.exception("could not push the hall picture")
 
 
-def register_manager_room(socketio: SocketIO, auth: Any, view: HallView) -> None:
+def register_manager_room(socketio: SocketIO, auth: Any, view: HallView, feed: HallFeed) -> None:
     """`manager_join` {token}: a manager's or admin's login token puts this connection in the
     manager room and answers the current `hall` picture; anything else is answered with an
     `error` event (code `forbidden` or `login_required`) and joins nothing."""
@@ -209,5 +239,6 @@ def register_manager_room(socketio: SocketIO, auth: Any, view: HallView) -> None
                    "Only managers and admins may watch the hall.")
             return
         join_room(MANAGER_ROOM, sid)
+        feed.admit(sid, token)
         socketio.emit(HALL_EVENT, view.picture(), to=sid)
 

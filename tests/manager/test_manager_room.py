@@ -114,3 +114,28 @@ def test_a_configuration_change_reaches_every_display_at_once(hub: HubProcess) -
             upstairs.close()
     finally:
         everyone.close()
+
+
+def test_a_logout_ends_the_pictures(hub: HubProcess) -> None:
+    """The room is rechecked before each picture: a manager who logged out (or was disabled, or
+    whose login expired) gets no more, while another manager still does."""
+    leaving, staying = Listener(hub.url), Listener(hub.url)
+    try:
+        leaving_token = login(hub.url, "manager")
+        leaving.client.emit("manager_join", {"token": token_of(leaving_token)})
+        staying.client.emit("manager_join", {"token": token_of(login(hub.url, "admin"))})
+        leaving.wait_for("hall")
+        staying.wait_for("hall")
+        assert requests.post(f"{hub.url}/api/v1/auth/logout", headers=leaving_token, timeout=10).status_code == 200
+        before = len(leaving.of("hall"))
+        assert requests.post(f"{hub.url}/api/v1/tickets", json={"service": "tu-phap"}, headers=DEVICE,
+                             timeout=10).status_code == 201
+        staying.wait_until("hall", lambda p: p["totals"]["issued"] == 1)
+        # one round trip on the leaving socket: a picture sent to it would have arrived before
+        states = len(leaving.of("state"))
+        leaving.client.emit("sync", {})
+        leaving.wait_for("state", states + 1)
+        assert len(leaving.of("hall")) == before
+    finally:
+        leaving.close()
+        staying.close()
