@@ -28,6 +28,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import forecast
 from .api import RequestReader, caller
+from .openapi import CREATE_ACCOUNT, REPLACE_SECTION, RESET_PASSWORD, UPDATE_ACCOUNT
 from .auth import Authenticator, Principal
 from .core.errors import Forbidden, InvalidRequest
 from .hall import HallView
@@ -36,26 +37,6 @@ from .settings import SECTIONS, CenterSettings
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/manager"
-
-_USERNAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"}
-_NAME = {"type": "string", "minLength": 1, "maxLength": 100}
-_ROLE = {"type": "string", "enum": ["admin", "manager", "staff"]}
-_COUNTER = {"type": ["integer", "null"], "minimum": 1, "maximum": 999}
-_PASSWORD = {"type": "string", "minLength": 1, "maxLength": 200}
-
-
-def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required or [],
-            "additionalProperties": False}
-
-
-REPLACE_SECTION = _obj({"value": {"type": ["array", "object"]}}, ["value"])
-CREATE_ACCOUNT = _obj({"username": _USERNAME, "name": _NAME, "role": _ROLE, "counter": _COUNTER,
-                       "password": _PASSWORD}, ["username", "role", "password"])
-UPDATE_ACCOUNT = _obj({"name": _NAME, "role": _ROLE, "counter": _COUNTER,
-                       "disabled": {"type": "boolean"}})
-RESET_PASSWORD = _obj({"password": _PASSWORD}, ["password"])
-
 
 def _int_arg(name: str, default: int, lo: int, hi: int, vi: str) -> int:
     raw = request.args.get(name)
