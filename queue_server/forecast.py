@@ -24,12 +24,12 @@ Where it does not hold, what this module does:
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from statistics import mean, pstdev
 from typing import Any
 
 DEFAULT_WEEKS = 4
@@ -37,6 +37,8 @@ DEFAULT_TARGET_MIN = 15.0
 DEFAULT_SHARE = 0.8
 MAX_COUNTERS = 200
 SIMULATION_RUNS = 40
+SIMULATED_ARRIVALS = 3_000
+SIMULATED_DAYS = 16  # the opening hour is replayed from at most this many recent days  # citizens replayed per estimate: runs = this / observed arrivals
 WEEKDAY_NAMES = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
 WEEKDAY_NAMES_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -93,34 +95,65 @@ def counters_needed(per_hour: float, service_min: float, target_min: float, shar
 
 
 def simulate_share(days: Sequence[Sequence[float]], servers: int, service_min: float,
-                   target_min: float, runs: int = SIMULATION_RUNS, seed: int = 11) -> float:
+                   target_min: float, runs: int | None = None, seed: int = 11) -> float:
     """Share (0..1) of arrivals that wait at most `target_min`, replaying each day's arrival
     times (`days`: minutes from the start of the period, one list per day) through `servers`
     first-come-first-served counters that start idle, with exponential service times of mean
-    `service_min`, averaged over `runs` seeded runs (the same seed gives the same answer)."""
+    `service_min`, averaged over `runs` seeded runs (default: enough for about
+    `SIMULATED_ARRIVALS` simulated citizens, at least 3; the same seed gives the same answer)."""
+    ordered = [sorted(arrivals) for arrivals in days]
+    count = sum(len(a) for a in ordered)
+    if not count:
+        return 1.0
+    if runs is None:
+        runs = max(3, min(SIMULATION_RUNS, -(-SIMULATED_ARRIVALS // count)))
     rng = random.Random(seed)
-    within = total = 0
+    rate = 1.0 / service_min
+    within = 0
     for _ in range(runs):
-        for arrivals in days:
-            free = [0.0] * servers  # when each counter is next free (minutes)
-            for at in sorted(arrivals):
-                i = min(range(servers), key=free.__getitem__)
-                start = max(at, free[i])
+        for arrivals in ordered:
+            free = [0.0] * servers  # a heap of the times the counters are next free (minutes)
+            for at in arrivals:
+                start = max(at, heapq.heappop(free))
                 within += (start - at) <= target_min
-                total += 1
-                free[i] = start + rng.expovariate(1.0 / service_min)
-    return within / total if total else 1.0
+                heapq.heappush(free, start + rng.expovariate(rate))
+    return within / (count * runs)
 
 
 def simulated_counters(days: Sequence[Sequence[float]], service_min: float, target_min: float,
                        share: float, limit: int = MAX_COUNTERS) -> int | None:
-    """The fewest counters for which `simulate_share` ≥ `share`; None if `limit` is not enough."""
+    """The fewest counters for which `simulate_share` ≥ `share`; None if `limit` is not enough.
+    A binary search (more counters never make a seeded replay wait longer)."""
+    return _simulated(days, service_min, target_min, share, limit)[0]
+
+
+def _simulated(days: Sequence[Sequence[float]], service_min: float, target_min: float,
+               share: float, limit: int = MAX_COUNTERS) -> tuple[int | None, float | None]:
+    """(`simulated_counters`, the share it reaches)."""
     if not any(days):
-        return 0
-    for c in range(1, limit + 1):
-        if simulate_share(days, c, service_min, target_min) >= share:
-            return c
-    return None
+        return 0, 1.0
+    busiest = max(len(a) for a in days)  # with as many counters as citizens nobody waits
+    if busiest > limit and simulate_share(days, limit, service_min, target_min) < share:
+        return None, None
+    lo, hi = 1, min(limit, busiest)  # the answer is in [lo, hi]
+    reached = {hi: 1.0}
+    while lo < hi:
+        mid = (lo + hi) // 2
+        reached[mid] = simulate_share(days, mid, service_min, target_min)
+        if reached[mid] >= share:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo, reached.get(lo, simulate_share(days, lo, service_min, target_min))
+
+
+def _weekdays(first: date, last: date, weekday: int) -> list[date]:
+    out, day = [], first
+    while day <= last:
+        if day.weekday() == weekday:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
 
 
 def plan(arrivals: Iterable[tuple[date, int, float, str]], service_min: float,
@@ -166,10 +199,10 @@ def plan(arrivals: Iterable[tuple[date, int, float, str]], service_min: float,
                                        field_service_min.get(fid, service_min), target_min, share)
                 dedicated = None if need is None or dedicated is None else dedicated + need
             if opening.get(wd) == hour:
-                days = list(traces[(wd, hour)].values())
-                days += [[] for _ in range(max(0, weekdays_in_period[wd] - len(days)))]
-                counters = simulated_counters(days, service_min, target_min, share)
-                achieved = simulate_share(days, counters, service_min, target_min) if counters else None
+                # the most recent SIMULATED_DAYS of this weekday (the days without anyone included)
+                observed = traces[(wd, hour)]
+                days = [observed.get(d, []) for d in sorted(_weekdays(first, last, wd))][-SIMULATED_DAYS:]
+                counters, achieved = _simulated(days, service_min, target_min, share)
                 method = "simulation"
             else:
                 counters = counters_needed(per_hour, service_min, target_min, share)
@@ -182,6 +215,16 @@ def plan(arrivals: Iterable[tuple[date, int, float, str]], service_min: float,
         weekdays.append({"weekday": wd, "name": WEEKDAY_NAMES[wd], "name_en": WEEKDAY_NAMES_EN[wd],
                          "hours": rows})
     return {"hours": hours, "weekdays": [w for w in weekdays if w["hours"]]}
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _cv(values: Sequence[float]) -> float:
+    """Coefficient of variation: population standard deviation / mean."""
+    m = _mean(values)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in values) / len(values)) / m
 
 
 def plan_from_tickets(tickets: Sequence[Any], rules: Any, first: date, last: date,
@@ -203,8 +246,8 @@ def plan_from_tickets(tickets: Sequence[Any], rules: Any, first: date, last: dat
             if minutes > 0:
                 durations[t.field_id].append(minutes)
     every = [m for ms in durations.values() for m in ms]
-    service = mean(every) if every else rules.default_service_minutes
-    per_field = {f: mean(ms) for f, ms in durations.items()}
+    service = _mean(every) if every else rules.default_service_minutes
+    per_field = {f: _mean(ms) for f, ms in durations.items()}
     for fid, field in rules.fields.items():
         per_field.setdefault(fid, field.default_service_minutes or service)
     result = plan(arrivals, service, per_field, first, last, target_min, share)
@@ -213,7 +256,7 @@ def plan_from_tickets(tickets: Sequence[Any], rules: Any, first: date, last: dat
         "target_min": target_min, "share": share,
         "tickets": len(held),
         "service_min": round(service, 2),
-        "service_cv": round(pstdev(every) / mean(every), 2) if len(every) > 1 else None,
+        "service_cv": round(_cv(every), 2) if len(every) > 1 else None,
         "service_from": "observed" if every else "default_service_minutes",
         "counters_configured": len(rules.counters),
         **result,
