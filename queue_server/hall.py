@@ -105,14 +105,15 @@ class HallView:
             "center": snap["center"],
             "counters": counters,
             "fields": fields,
-            "totals": self.totals(day),
+            "totals": {**self.totals(day), "waiting": sum(snap["waiting"].values())},
             "printers": self.printers(),
             "logged_in": sorted(u for u in logged_in if u in staff),
         }
 
     def totals(self, day: Any) -> dict[str, Any]:
-        """Today's issued, served, no-show, cancelled, still waiting, average wait so far (min),
-        with the definitions of `stats.py` (one set of rules for the page and the reports)."""
+        """Today's issued, served, no-show, cancelled, average wait so far (min), with the
+        definitions of `stats.py` (one set of rules for the page and the reports); `waiting` is
+        replaced by the citizens waiting to be called (the fields' counts) in `picture`."""
         block = stats.from_store(self.store, self.service.rules, day, day)["totals"]
         return {"issued": block["issued"], "served": block["served"], "no_show": block["no_show"],
                 "cancelled": block["cancelled"], "waiting": block["waiting"],

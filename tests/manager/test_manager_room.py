@@ -76,6 +76,12 @@ def test_pause_and_waiting_reach_the_hall(hub: HubProcess) -> None:
         land = next(f for f in picture["fields"] if f["id"] == "dat-dai")
         assert land["waiting"] == 2 and land["oldest_issued_at"] is not None
         assert picture["totals"]["waiting"] == 2
+        # one of them called at counter 4: one citizen still waits to be called
+        assert requests.post(f"{hub.url}/api/v1/counters/4/next", headers=login(hub.url, "staff4"),
+                             timeout=10).status_code == 200
+        picture = manager.wait_until("hall", lambda p: counter(p, 4)["state"] == "serving")
+        assert next(f for f in picture["fields"] if f["id"] == "dat-dai")["waiting"] == 1
+        assert picture["totals"]["waiting"] == 1 and picture["totals"]["issued"] == 2
         assert picture["printers"] and picture["printers"][0]["can_print"] is True
     finally:
         manager.close()

@@ -13,7 +13,7 @@
   var S = {
     counter: en ? "Counter {n}" : "Quầy {n}",
     serving: en ? "Serving" : "Đang phục vụ",
-    idle: en ? "Idle" : "Đang chờ gọi số",
+    idle: en ? "Free" : "Đang trống",
     paused: en ? "Paused" : "Tạm ngưng",
     until: en ? "back at {t}" : "dự kiến {t}",
     since: en ? "for {d}" : "đã {d}",
@@ -29,6 +29,7 @@
     live: en ? "live" : "trực tiếp",
     offline: en ? "reconnecting…" : "đang kết nối lại…",
     printer: en ? "Printer {id}" : "Máy in {id}",
+    printed: en ? "{n} tickets printed" : "đã in {n} phiếu",
     no_bridge: en ? "No device bridge reporting" : "Chưa có bộ kết nối thiết bị nào báo về",
     device: en ? "{kind} {id} (bus {bus}, unit {unit})" : "{kind} {id} (bus {bus}, địa chỉ {unit})",
     online: en ? "online" : "hoạt động",
@@ -192,7 +193,7 @@
     (hall.printers || []).forEach(function (p) {
       printers.appendChild(el("li", { class: p.can_print ? "ok" : "bad", "data-printer": p.printer }, [
         t(S.printer, { id: p.printer }) + ": " + (en ? p.message_en : p.message) +
-        (p.tickets_printed !== undefined ? " · " + p.tickets_printed : "")]));
+        (p.tickets_printed !== undefined ? " · " + t(S.printed, { n: number(p.tickets_printed) }) : "")]));
     });
   }
 
