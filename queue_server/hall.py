@@ -91,13 +91,15 @@ class HallView:
         fields = []
         for s in snap["services"]:
             issued = oldest.get(s["id"])
-            fields.append({**s, "oldest_issued_at": _iso(issued, tz),
+            field = rules.fields.get(s["id"])
+            fields.append({**s, "name_en": (field.name_en if field else "") or s["name"],
+                           "oldest_issued_at": _iso(issued, tz),
                            "longest_wait_s": max(0, round(now.timestamp() - issued)) if issued else None})
         known = {s["id"] for s in snap["services"]}
         for fid, count in snap["waiting"].items():  # tickets of a field renamed away still wait
             if fid not in known and count:
                 issued = oldest.get(fid)
-                fields.append({"id": fid, "name": fid, "waiting": count,
+                fields.append({"id": fid, "name": fid, "name_en": fid, "waiting": count,
                                "oldest_issued_at": _iso(issued, tz),
                                "longest_wait_s": max(0, round(now.timestamp() - issued)) if issued else None})
         return {

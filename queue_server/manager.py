@@ -32,7 +32,7 @@ from .openapi import CREATE_ACCOUNT, REPLACE_SECTION, RESET_PASSWORD, UPDATE_ACC
 from .auth import Authenticator, Principal
 from .core.errors import Forbidden, InvalidRequest
 from .hall import HallView
-from .pages import rating_levels_en, render_page
+from .pages import render_page
 from .settings import SECTIONS, CenterSettings
 
 HERE = Path(__file__).resolve().parent
@@ -91,8 +91,7 @@ def create_manager_blueprint(service: Any, auth: Authenticator, store: Any,
         return render_page("manager.html", title="Trang quản lý",
                            center_name=rules.center_name,
                            center_name_en=rules.center_name_en or rules.center_name,
-                           static=STATIC_URL, display_static="/assets/display",
-                           levels_en=rating_levels_en(rules.rating_levels))
+                           static=STATIC_URL, display_static="/assets/display")
 
     @bp.get("/api/v1/manager/hall")
     def hall() -> Response:

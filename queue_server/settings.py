@@ -77,17 +77,23 @@ class CenterSettings:
 
     def load(self) -> Config:
         """Build the effective config from the file and the stored sections (at start). A stored
-        section that the file no longer fits (e.g. a field it removed) is reported and the file's
-        section is used instead, so the hub still starts."""
+        section that the file no longer fits (e.g. counters serving a field the file removed) is
+        left out — logged, the file's section applies — and the others still apply; saving that
+        section again in the browser replaces it."""
         with self._lock:
-            saved = {k: v for k, v in self.store.config_sections().items() if k in SECTIONS}
-            try:
-                self.config = self._build(saved)
-            except ConfigError as exc:
-                log.error("the configuration saved in the browser no longer fits the config file "
-                          "(%s); using the file's sections until an admin saves them again", exc)
-                saved = {}
-                self.config = self.base
+            stored = self.store.config_sections()
+            saved: dict[str, Any] = {}
+            for name in SECTIONS:  # fields before counters before staff: each may rely on those
+                if name not in stored:
+                    continue
+                try:
+                    self._build({**saved, name: stored[name]})
+                except ConfigError as exc:
+                    log.error("the %s saved in the browser no longer fit the config file (%s); "
+                              "using the file's until an admin saves them again", name, exc)
+                    continue
+                saved[name] = stored[name]
+            self.config = self._build(saved) if saved else self.base
             self.saved = saved
             if saved:
                 log.info("config sections from the browser: %s", ", ".join(sorted(saved)))

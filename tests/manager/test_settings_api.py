@@ -228,3 +228,47 @@ def test_hours_and_saturday_sessions_take_effect_and_are_stored(hub: HubProcess)
     finally:
         db.close()
     assert stored == [("hours", "admin")]
+
+
+TWO_FIELDS = """
+[center]
+name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
+
+[[fields]]
+id = "ho-tich"
+name = "Hộ tịch"
+
+[[fields]]
+id = "dat-dai"
+name = "Đất đai"
+
+[[counters]]
+number = 1
+fields = ["ho-tich", "dat-dai"]
+"""
+
+
+def test_a_saved_section_the_file_no_longer_fits_falls_back_to_the_file(hub_factory: Any, tmp_path: Any) -> None:
+    """The browser's counters serve a field the file later drops: the hub still starts, with the
+    file's counters, says why in its log, and keeps the other sections saved in the browser."""
+    config = tmp_path / "center.toml"
+    config.write_text(TWO_FIELDS, encoding="utf-8")
+    hub = hub_factory("--demo", "--config", str(config))
+    admin = login(hub.url, "admin")
+    counters = [{"number": 1, "name": "Quầy Đất đai", "fields": ["dat-dai"]}]
+    assert put(hub, admin, "counters", counters).status_code == 200
+    assert put(hub, admin, "ratings", {"levels": ["Tốt", "Được", "Chưa tốt"]}).status_code == 200
+    assert requests.get(f"{hub.url}/api/v1/counters", timeout=10).json()["counters"][0]["name"] == "Quầy Đất đai"
+
+    config.write_text(TWO_FIELDS.replace('[[fields]]\nid = "dat-dai"\nname = "Đất đai"\n', "")
+                      .replace('["ho-tich", "dat-dai"]', '["ho-tich"]'), encoding="utf-8")
+    hub.restart()
+    admin = login(hub.url, "admin")
+    # the counters fall back to the file's; the ratings, which still fit, stay the browser's
+    assert config_of(hub, admin)["from_browser"] == ["ratings"]
+    assert requests.get(f"{hub.url}/api/v1/counters", timeout=10).json()["counters"][0]["name"] == "Quầy 1"
+    assert "Chưa tốt" in requests.get(f"{hub.url}/rate/1", timeout=10).text
+    assert [e["target"] for e in audit(hub, admin)] == ["ratings", "counters"]
+    log = (hub.data.parent / f"hub-{hub.port}.log").read_text(encoding="utf-8")
+    assert "the counters saved in the browser no longer fit the config file" in log
+    assert "counters[0].fields" in log

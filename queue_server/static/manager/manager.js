@@ -157,7 +157,7 @@
         el("div", { class: "m-total-label", text: b[1] })]));
     });
     fieldNames = {};
-    (hall.fields || []).forEach(function (f) { fieldNames[f.id] = f.name; });
+    (hall.fields || []).forEach(function (f) { fieldNames[f.id] = en ? f.name_en : f.name; });
     var grid = $("counters");
     grid.textContent = "";
     (hall.counters || []).forEach(function (c) {
@@ -185,7 +185,7 @@
     body.textContent = "";
     (hall.fields || []).forEach(function (f) {
       body.appendChild(el("tr", { "data-field": f.id }, [
-        el("td", { text: f.name }), el("td", { class: "num", text: number(f.waiting) }),
+        el("td", { text: fieldNames[f.id] }), el("td", { class: "num", text: number(f.waiting) }),
         el("td", { class: "num", text: f.oldest_issued_at ? duration((QS.now() - Date.parse(f.oldest_issued_at)) / 1000) : "—" })]));
     });
     var printers = $("printers");
