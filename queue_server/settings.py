@@ -124,8 +124,14 @@ class CenterSettings:
             self.base, rules=built.rules, staff=built.staff, tables=built.tables)
 
     def _check_running(self, new: Config) -> None:
-        """Changes the running hub cannot take: fewer/more rating levels (ratings already given
-        are stored by level number), or removing a field or counter that has open tickets."""
+        """Changes the running hub cannot take: no admin left (nobody could change anything
+        again), fewer/more rating levels (ratings already given are stored by level number), or
+        removing a field or counter that has open tickets."""
+        if any(a.role == "admin" for a in self.config.staff.values()) and not any(
+                a.role == "admin" for a in new.staff.values()):
+            raise Conflict("last_admin",
+                           "Không thể khóa hoặc đổi vai trò quản trị viên cuối cùng.",
+                           "The last admin account cannot be disabled or given another role.")
         old = self.config.rules
         if len(new.rules.rating_levels) != len(old.rating_levels):
             raise InvalidRequest(

@@ -272,3 +272,17 @@ def test_a_saved_section_the_file_no_longer_fits_falls_back_to_the_file(hub_fact
     log = (hub.data.parent / f"hub-{hub.port}.log").read_text(encoding="utf-8")
     assert "the counters saved in the browser no longer fit the config file" in log
     assert "counters[0].fields" in log
+
+
+def test_the_last_admin_cannot_be_disabled(hub: HubProcess) -> None:
+    admin = login(hub.url, "admin")
+    url = f"{hub.url}/api/v1/config/staff"
+    for change in ({"disabled": True}, {"role": "manager"}):
+        r = requests.patch(f"{url}/admin", json=change, headers=admin, timeout=10)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "last_admin", r.text
+    # with a second admin, the first may step down
+    assert requests.post(url, json={"username": "admin2", "role": "admin", "password": "mat-khau-2"},
+                         headers=admin, timeout=10).status_code == 201
+    assert requests.patch(f"{url}/admin", json={"disabled": True}, headers=admin, timeout=10).status_code == 200
+    assert requests.get(f"{hub.url}/api/v1/config", headers=admin, timeout=10).status_code == 401
+    login(hub.url, "admin2", "mat-khau-2")
