@@ -128,6 +128,10 @@ def test_malformed_requests_are_4xx(hub: HubProcess) -> None:
         requests.get(f"{hub.url}/api/v1/forecast?share=1.5", headers=admin, timeout=10),
         requests.get(f"{hub.url}/api/v1/forecast?weeks=0", headers=admin, timeout=10),
         requests.get(f"{hub.url}/api/v1/forecast?target_min=nan", headers=admin, timeout=10),
+        requests.get(f"{hub.url}/api/v1/forecast?weeks=%ED%A0%80", headers=admin, timeout=10),
+        requests.get(f"{url}/audit?limit=99999999999999999999999", headers=admin, timeout=10),
+        requests.patch(f"{url}/staff/%ED%A0%80", json={"disabled": True}, headers=admin, timeout=10),
+        requests.put(f"{url}/%ED%A0%80", json={"value": []}, headers=admin, timeout=10),
     ]
     for r in cases:
         assert 400 <= r.status_code < 500, (r.request.method, r.request.url, r.status_code, r.text)
