@@ -41,14 +41,16 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from queue_server.demo import DEMO_DEVICE_SHA256, DEMO_DEVICE_TOKEN
-from queue_server.pages import MANAGER_NOT_BUILT, UNSATISFIED_REASONS, error_page, rating_levels_en, render_page, wants_html
+from queue_server.pages import UNSATISFIED_REASONS, rating_levels_en, render_page
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/display"
 
 
 def create_pages(service: Any, config: Any) -> Blueprint:
-    """The pages blueprint. `service` is the hub's QueueService (read for names and levels only)."""
+    """The pages blueprint. `service` is the hub's QueueService (read for names and levels only;
+    its rules are read on each request: an admin may rename counters and rating labels while the
+    hub runs, settings.py)."""
     rules = service.rules
     bp = Blueprint("pages", __name__, template_folder=str(HERE / "templates"),
                    static_folder=str(HERE / "static"), static_url_path=STATIC_URL)
@@ -61,6 +63,7 @@ def create_pages(service: Any, config: Any) -> Blueprint:
 
     @bp.get("/")
     def landing() -> Response:
+        rules = service.rules
         counters = [{"number": c.number, "name": c.name} for c in rules.counters.values()]
         zones = sorted({c.zone for c in rules.counters.values()})
         # In demo mode the links carry the demo device token, so the kiosk and rating screens
@@ -89,25 +92,18 @@ def create_pages(service: Any, config: Any) -> Blueprint:
 
     @bp.get("/counter")
     def counter() -> Response:
+        rules = service.rules
         return page("display/counter.html", title="Quầy giao dịch", page_class="staff",
                     counters=[{"number": c.number, "name": c.name} for c in rules.counters.values()])
 
     @bp.get("/rate/<int:n>")
     def rate(n: int) -> Response:
+        rules = service.rules
         if n not in rules.counters:
             abort(404)
         return page("display/rate.html", title="Đánh giá mức độ hài lòng", page_class="rate",
                     counter=n, counter_name=rules.counters[n].name,
                     levels=list(rules.rating_levels), levels_en=rating_levels_en(rules.rating_levels),
                     reasons=UNSATISFIED_REASONS)
-
-    @bp.get("/manager")
-    def manager() -> Any:
-        # SPEC §9 lists /manager; it is not built yet, and says so plainly (501) instead of a 404
-        # or a fake dashboard. Replace this route when the manager pages exist.
-        if not wants_html():
-            return {"error": {"code": "not_built", "message": MANAGER_NOT_BUILT[0] + ".",
-                              "message_en": MANAGER_NOT_BUILT[2] + "."}}, 501
-        return error_page(501, center_name, MANAGER_NOT_BUILT)
 
     return bp

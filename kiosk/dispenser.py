@@ -201,7 +201,7 @@ class TicketDispenser:
                  printer_id: str = DEFAULT_PRINTER_ID) -> None:
         self.service = service
         self.printer = printer
-        self.rules = rules or service.rules
+        self._rules = rules  # None: the service's rules at each print (renamed in the browser)
         self.public_url = public_url.rstrip("/")
         self.default_base_url = "http://localhost"
         self.lock_timeout = lock_timeout
@@ -312,6 +312,11 @@ class TicketDispenser:
         if base_url:
             self.default_base_url = base_url.rstrip("/")
         return self.default_base_url
+
+    @property
+    def rules(self) -> CenterRules:
+        """The rules a ticket is printed with: those given, else the service's current ones."""
+        return self._rules if self._rules is not None else self.service.rules
 
     def _content(self, ticket: Ticket, ahead: int, est: int | None, base: str,
                  footer: str = DEFAULT_FOOTER) -> TicketContent:

@@ -286,7 +286,7 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
     try:
         for plan in plans:
             printer = build_printer(plan.section, plan.spool_dir, source, plan.where)
-            dispenser = TicketDispenser(service, printer, service.rules, config.public_url,
+            dispenser = TicketDispenser(service, printer, None, config.public_url,
                                         kind=plan.section.get("kind", "simulated"), publish=publish,
                                         printer_id=plan.id)
             dispenser.default_base_url = qr_base_url(config, server.get("host", "127.0.0.1"),

@@ -146,6 +146,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
                 ticket = None
         if ticket is None:
             return page("kiosk/ticket_missing.html", 404, title="Không tìm thấy số thứ tự")
+        rules = service.rules  # now: an admin may rename fields and labels while the hub runs
         field = rules.fields.get(ticket.field_id)
         return page("kiosk/ticket.html", title=f"Số thứ tự {ticket.number}", ticket_id=ticket.id,
                     number=ticket.number, service_name=field.name if field else ticket.field_id,

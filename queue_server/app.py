@@ -57,6 +57,7 @@ class Hub:
     kiosk: Any = None  # kiosk.runtime.KioskRuntime: printer, dispenser, GPIO buttons
     daybreak: Any = None  # daybreak.Daybreak: turns the day at local midnight
     forwarder: Any = None  # forwarder.Forwarder: reports to the province when [reporting] is set
+    hall: Any = None  # hall.HallFeed: the manager room's live hall (manager page)
 
     @property
     def wsgi(self) -> Any:
@@ -66,6 +67,8 @@ class Hub:
     def start(self) -> None:
         """Start the event stream (the publisher thread); call once the hub is about to serve."""
         self.publisher.start(self.service.snapshot)
+        if self.hall is not None:
+            self.hall.start()
 
     def disconnect_clients(self, timeout_s: float = 2.0) -> None:
         """Close every Socket.IO connection at the Engine.IO level (the hub is stopping): each
@@ -107,6 +110,8 @@ class Hub:
             self.daybreak.close()
         if self.kiosk is not None:
             self.kiosk.close()
+        if self.hall is not None:
+            self.hall.close()
         self.publisher.close()
         self.store.close()
 
@@ -156,6 +161,11 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     store = SqliteStore(default_db_path(data_dir))
     # daybreak: QUAYSO_FAKE_NOW (tests of a real process only) shifts the wall clock
     clock = clock or clock_from_env() or SystemClock()
+    # manager: sections an admin saved in the browser replace the file's (settings.py)
+    from .settings import CenterSettings, busy_in
+
+    settings = CenterSettings(config, store, clock, lambda new: apply_settings(new))
+    config = settings.load()
     announce, cache = _voice(config, data_dir)
     audio = AudioIndex()
 
@@ -170,8 +180,21 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
         return sentence, key
 
     publisher = SocketPublisher(socketio, config.rules, announcer, prepare_audio)
-    service = QueueService(config.rules, store, clock, publisher)
+    from .hall import HallFeed, HallView, register_manager_room
+
+    feed = HallFeed(publisher)  # manager: every event goes on to `publisher`, and nudges the hall
+    service = QueueService(config.rules, store, clock, feed)
     auth = Authenticator(config, store, clock)
+
+    def apply_settings(new: Config) -> None:
+        # manager: a configuration saved in the browser takes effect without a restart
+        service.replace_rules(new.rules)
+        auth.config = new
+        publisher.rules_changed(new.rules)  # TVs and panels get the new `state` at once
+        app.extensions["hub_config"] = new
+        feed.nudge()
+
+    settings.busy_source = lambda: busy_in(service, store)
     app.extensions["queue"] = service
     app.extensions["hub_config"] = config
     app.extensions["auth"] = auth
@@ -183,8 +206,17 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     app.register_blueprint(create_pages(service, config))
     from kiosk.web import install_kiosk
 
-    kiosk = install_kiosk(app, service, auth, config, data_dir, publisher.publish)
+    kiosk = install_kiosk(app, service, auth, config, data_dir, feed.publish)
     register_handlers(socketio, service, publisher)
+    from .manager import create_manager_blueprint
+
+    view = HallView(service, store, auth, kiosk)
+    app.register_blueprint(create_manager_blueprint(service, auth, store, settings, view))
+    from .openapi import manager_paths
+
+    app.extensions["openapi_paths"] = {**app.extensions.get("openapi_paths", {}), **manager_paths()}
+    register_manager_room(socketio, auth, view, feed)
+    feed.attach(socketio, view, auth)
 
     @app.get("/audio/<key>.wav")
     def audio_file(key: str) -> Response:
@@ -231,4 +263,5 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     from .forwarder import install_forwarder
 
     forwarder = install_forwarder(app, config, store, clock, auth)
-    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk, daybreak, forwarder)
+    return Hub(app, socketio, service, store, publisher, config, data_dir, kiosk, daybreak,
+               forwarder=forwarder, hall=feed)

@@ -107,6 +107,9 @@ class Config:
     # [[printers]]: more kiosk printers, each {id, devices, <[printer] keys>} (kiosk/runtime.py)
     printers: tuple[dict[str, Any], ...] = ()
     priority_names_en: dict[str, str] = field(default_factory=dict)  # group id -> English name
+    # the parsed TOML tables this config was checked from (the browser's settings overlay replaces
+    # whole sections of it and checks the result with `config_from_tables`, see settings.py)
+    tables: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 # ------------------------------------------------------------------------------ line finder
@@ -297,6 +300,14 @@ def parse_config(text: str, file: str = "config") -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("(syntax)", str(exc), None, file) from None
+    return config_from_tables(raw, file, text)
+
+
+def config_from_tables(raw: dict[str, Any], file: str = "config", text: str = "") -> Config:
+    """Check already-parsed TOML tables (`tomllib.loads` of a config file, or the same shape
+    built elsewhere: the browser's settings, settings.py) with every rule of the file; raises
+    ConfigError on the first problem. `text`, when given, is the file's text: errors then name
+    the line."""
     r = _Reader(text, file)
     r.table(raw, [], SECTIONS)
 
@@ -392,7 +403,8 @@ def parse_config(text: str, file: str = "config") -> Config:
         number = r.get(ct, p, "number", int, check=_between(1, 999))
         if number in counters:
             raise r.fail([*p, "number"], f"duplicate counter number {number}")
-        cfields = r.get(ct, p, "fields", list)
+        cfields = r.get(ct, p, "fields", list, check=lambda v: None if all(isinstance(x, str) for x in v)
+                        else "must list field ids (strings)")
         for fid in cfields:
             if fid not in fields:
                 raise r.fail([*p, "fields"], f"unknown field {fid!r} (defined: {', '.join(fields)})")
@@ -490,6 +502,7 @@ def parse_config(text: str, file: str = "config") -> Config:
         rules=rules, staff=staff, devices=tuple(devices), public_url=public_url.rstrip("/"),
         token_hours=token_hours, login=login, public_issuing=bool(sections["kiosk"].get("public_issuing", False)),
         sections=sections, source=file, printers=tuple(printers), priority_names_en=names_en,
+        tables=raw,
     )
 
 

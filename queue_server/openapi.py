@@ -120,6 +120,9 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "/api/v1/tickets/{ticket_id}/reprint": {},
     "/api/v1/printer/simulate": {"state": "paper_out"},
     "/api/v1/buttons/press": {"pin": 17},
+    "/api/v1/config/staff": {"username": "staff9", "name": "Lê Văn Chín", "role": "staff", "counter": 2,
+                             "password": "mat-khau-chin"},
+    "/api/v1/config/staff/{username}/password": {"password": "mat-khau-moi"},
 }
 
 
@@ -324,4 +327,57 @@ def panel_paths(counter_param: list[Any], ticket_ref: dict[str, Any]) -> dict[st
             "transferred to another counter), or today's no-show (re-queued and called); the "
             "ticket being served is finished first, as with next",
             CALL_NUMBER, {"number": "1023"}, "Called"),
+    }
+
+
+# ------------------------------------------------------------------ the manager page (issue 11)
+_USERNAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"}
+_ACCOUNT_NAME = {"type": "string", "minLength": 1, "maxLength": 100}
+_ROLE = {"type": "string", "enum": ["admin", "manager", "staff"]}
+_ACCOUNT_COUNTER = {"type": ["integer", "null"], "minimum": 1, "maximum": 999}
+_PASSWORD = {"type": "string", "minLength": 1, "maxLength": 200}
+CONFIG_SECTIONS = ["fields", "counters", "staff", "hours", "ratings"]
+# PUT /api/v1/config/<section>: the section in its TOML shape (docs/configuration.md)
+REPLACE_SECTION = _obj({"value": {"type": ["array", "object"]}}, ["value"])
+CREATE_ACCOUNT = _obj({"username": _USERNAME, "name": _ACCOUNT_NAME, "role": _ROLE,
+                       "counter": _ACCOUNT_COUNTER, "password": _PASSWORD},
+                      ["username", "role", "password"])
+UPDATE_ACCOUNT = _obj({"name": _ACCOUNT_NAME, "role": _ROLE, "counter": _ACCOUNT_COUNTER,
+                       "disabled": {"type": "boolean"}})
+RESET_PASSWORD = _obj({"password": _PASSWORD}, ["password"])
+
+
+def manager_paths() -> dict[str, Any]:
+    """The manager page's routes (queue_server/manager.py), published in the same document."""
+    section = [{"name": "section", "in": "path", "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 40}}]
+    username = [{"name": "username", "in": "path", "required": True,
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 40}}]
+    number = {"type": "string", "maxLength": 12}
+    return {
+        "/api/v1/manager/hall": {"get": _op("The live hall: counters, waiting, today's totals, printers "
+                                            "(manager, admin)", _ok("Hall"), errors=(401, 403))},
+        "/api/v1/config": {"get": _op("The editable configuration sections as in effect (admin)",
+                                      _ok("Configuration"), errors=(401, 403))},
+        "/api/v1/config/{section}": {
+            "put": _op("Replace a section (fields, counters, hours, ratings), checked by the config "
+                       "file's rules (admin)", _ok("Configuration"), REPLACE_SECTION, params=section),
+            "delete": _op("Back to the config file's section (admin)", _ok("Configuration"),
+                          params=section)},
+        "/api/v1/config/staff": {"post": _op("Create a staff account (admin)", _ok("Created", code=201),
+                                             CREATE_ACCOUNT)},
+        "/api/v1/config/staff/{username}": {"patch": _op(
+            "Change an account's name, role, counter, or disable it (admin)", _ok("Account"),
+            UPDATE_ACCOUNT, params=username)},
+        "/api/v1/config/staff/{username}/password": {"post": _op(
+            "Set a new password (admin)", _ok("Account"), RESET_PASSWORD, params=username)},
+        "/api/v1/config/audit": {"get": _op(
+            "Who changed the configuration, what and when (manager, admin)", _ok("Audit log"),
+            errors=(400, 401, 403),
+            params=[{"name": "limit", "in": "query", "required": False, "schema": number}])},
+        "/api/v1/forecast": {"get": _op(
+            "Counters to open per weekday and hour (Erlang C; docs/forecast.md) (manager, admin)",
+            _ok("Forecast"), errors=(400, 401, 403),
+            params=[{"name": n, "in": "query", "required": False, "schema": number}
+                    for n in ("weeks", "target_min", "share")])},
     }

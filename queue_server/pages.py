@@ -105,16 +105,6 @@ def error_page(status: int, center_name: str, wording: tuple[str, str, str, str]
     return response
 
 
-MANAGER_NOT_BUILT = (
-    "Trang quản lý chưa sẵn sàng",
-    "Trang dành cho lãnh đạo Trung tâm (theo dõi, thống kê, báo cáo) chưa được xây dựng. "
-    "Trong thời gian này, số liệu thống kê lấy qua API /api/v1/stats và /api/v1/reports/summary.xlsx.",
-    "The manager pages are not available yet",
-    "The pages for the center's managers (live view, statistics, reports) have not been built yet. "
-    "Until then, statistics are available from the API: /api/v1/stats and /api/v1/reports/summary.xlsx.",
-)
-
-
 # The Vietnamese reason of each HTTP-level refusal (routing, method, size); English is werkzeug's.
 HTTP_MESSAGES_VI = {
     400: "Yêu cầu không hợp lệ.", 401: "Vui lòng đăng nhập.", 403: "Không được phép.",

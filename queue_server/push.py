@@ -156,10 +156,20 @@ class SocketPublisher:
         self._audio: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._audio_thread = threading.Thread(target=self._warm_audio, name="voice-warmer", daemon=True)
         self._audio_thread.start()
-        zones = sorted({c.zone for c in service_rules.counters.values() if c.zone})
+        self._use_rules(service_rules)
+
+    def _use_rules(self, rules: Any) -> None:
+        self.rules = rules
+        zones = sorted({c.zone for c in rules.counters.values() if c.zone})
         self._zones = zones
-        self._counter_rooms = [f"counter:{n}" for n in service_rules.counters]
+        self._counter_rooms = [f"counter:{n}" for n in rules.counters]
         self._everyone = [PUBLIC, *(f"zone:{z}" for z in zones), *self._counter_rooms]
+
+    def rules_changed(self, rules: Any) -> None:
+        """The center's rules changed while running (manager: configuration in the browser,
+        settings.py). Queued in order like an event: the rooms follow the new counters and zones,
+        and every client gets the new `state` (a renamed field shows on every TV at once)."""
+        self._items.put(("rules", rules, None))
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
         """Called by the service, in commit order, from whichever thread committed."""
@@ -250,6 +260,9 @@ class SocketPublisher:
                     probes.append(first)
                 elif kind == "state":
                     states.setdefault(second, []).append(first)
+                elif kind == "rules":  # manager: see rules_changed
+                    self._use_rules(first)
+                    everyone = True
                 elif kind == "event" and first in FOLLOW_UPS:
                     if not follow_ups:
                         due = time.monotonic() + FOLLOW_UP_DELAY_S
@@ -313,7 +326,8 @@ def register_handlers(socketio: SocketIO, service: QueueService, publisher: Sock
     """Connect → `state`; `join` narrows to a zone, counter or ticket room; `sync` re-sends state.
     Every argument a client sends is checked; a bad one is answered with an `error` event
     ({code, message, message_en}) and changes nothing."""
-    zones = {c.zone for c in service.rules.counters.values()}
+    def zones() -> set[str]:  # read when asked: an admin may add zones while running (settings.py)
+        return {c.zone for c in service.rules.counters.values()}
 
     def problem(code: str, vi: str, en: str) -> None:
         socketio.emit("error", {"code": code, "message": vi, "message_en": en}, to=request.sid)  # type: ignore[attr-defined]
@@ -326,7 +340,7 @@ def register_handlers(socketio: SocketIO, service: QueueService, publisher: Sock
         zone = data.get("zone")
         counter = data.get("counter")
         ticket = data.get("ticket")
-        if zone is not None and (not isinstance(zone, str) or zone not in zones):
+        if zone is not None and (not isinstance(zone, str) or zone not in zones()):
             problem("unknown_zone", "Không có khu vực này.", "Unknown zone.")
             return
         if counter is not None and (isinstance(counter, bool) or not isinstance(counter, int)
@@ -375,7 +389,7 @@ def register_handlers(socketio: SocketIO, service: QueueService, publisher: Sock
     @socketio.on("sync")
     def sync(data: Any = None, *_extra: Any) -> None:
         zone = data.get("zone") if isinstance(data, dict) else None
-        publisher.send_state(request.sid, zone if isinstance(zone, str) and zone in zones else None)  # type: ignore[attr-defined]
+        publisher.send_state(request.sid, zone if isinstance(zone, str) and zone in zones() else None)  # type: ignore[attr-defined]
 
     @socketio.on_error_default
     def failed(exc: Exception) -> None:

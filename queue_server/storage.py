@@ -192,6 +192,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_batches_unacked ON outbox_batches (seq) WHERE acked_at IS NULL;
     """,
+    # v6 (issue 11, configuration in the browser; settings.py): the sections an admin edited in
+    # the browser, each replacing the config file's section of that name (the file seeds them),
+    # and the audit log of those changes (append-only, like the event log)
+    """
+    CREATE TABLE config_sections (
+        section TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE config_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+    CREATE TRIGGER config_audit_no_update BEFORE UPDATE ON config_audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER config_audit_no_delete BEFORE DELETE ON config_audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -654,6 +678,65 @@ class SqliteStore:
         """Forget lockouts (and their strike counts) untouched since `updated_before`."""
         with self._mutex:
             self.db.execute("DELETE FROM login_lockouts WHERE updated_at < ?", (updated_before,))
+
+    # -- configuration edited in the browser (settings.py) and its audit log
+    def config_sections(self) -> dict[str, Any]:
+        """The config sections saved from the browser: {section name: its TOML-shaped value}."""
+        with self._mutex:
+            rows = self.db.execute("SELECT section, value FROM config_sections").fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def save_config_section(self, section: str, value: Any, actor: str, at: float,
+                            audit: list[tuple[str, str, Any, Any]]) -> None:
+        """Store one section (`value`, JSON-able; None removes it, the file's applies again) and
+        its audit entries [(action, target, before, after)] in one durable transaction."""
+        with self._mutex, self._write():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if value is None:
+                    self.db.execute("DELETE FROM config_sections WHERE section = ?", (section,))
+                else:
+                    self.db.execute("INSERT OR REPLACE INTO config_sections VALUES (?, ?, ?, ?)",
+                                    (section, json.dumps(value, ensure_ascii=False), at, actor))
+                for action, target, before, after in audit:
+                    self.db.execute(
+                        "INSERT INTO config_audit (at, actor, action, target, before, after) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (at, actor, action, target,
+                         None if before is None else json.dumps(before, ensure_ascii=False),
+                         None if after is None else json.dumps(after, ensure_ascii=False)))
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    def config_audit(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest `limit` audit entries, newest first: {id, at (epoch s), actor, action,
+        target, before, after}."""
+        with self._mutex:
+            rows = self.db.execute(
+                "SELECT id, at, actor, action, target, before, after FROM config_audit "
+                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"id": r[0], "at": r[1], "actor": r[2], "action": r[3], "target": r[4],
+                 "before": json.loads(r[5]) if r[5] is not None else None,
+                 "after": json.loads(r[6]) if r[6] is not None else None} for r in rows]
+
+    def active_sessions(self, now: float) -> dict[str, float]:
+        """Who is logged in: {username: latest expiry (epoch s)} of sessions not expired at `now`."""
+        with self._mutex:
+            rows = self.db.execute("SELECT username, MAX(expires_at) FROM sessions "
+                                   "WHERE expires_at >= ? GROUP BY username", (now,)).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    def oldest_waiting(self, day: date) -> dict[str, float]:
+        """{field id: issued_at (epoch s) of its longest-waiting ticket} on `day` (the tickets
+        `waiting_counts` counts)."""
+        with self._mutex:
+            rows = self.db.execute(
+                "SELECT field_id, MIN(issued_at) FROM tickets WHERE status = 'waiting' AND day = ? "
+                "GROUP BY field_id", (day.isoformat(),)).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
 
     def ping(self) -> bool:
         with self._mutex:

@@ -144,6 +144,13 @@ class QueueService:
     ) -> Event:
         return Event(kind, now, ticket.day, ticket.id, ticket.field_id, counter, staff, data or {})
 
+    def replace_rules(self, rules_: CenterRules) -> None:
+        """Use `rules_` from the next operation on (the configuration edited in the browser,
+        `settings.py`, checked by the config file's rules before it gets here). Taken under the
+        service's lock, so no operation sees half of the old rules and half of the new."""
+        with self._lock:
+            self.rules = rules_
+
     def counter(self, number: int) -> Counter:
         counter = self.rules.counters.get(number)
         if counter is None:

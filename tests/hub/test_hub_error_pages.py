@@ -46,12 +46,13 @@ def test_api_paths_answer_json_even_to_a_browser(hub: HubProcess) -> None:
         refused(r, 404)
 
 
-def test_the_manager_page_says_it_is_not_built(hub: HubProcess) -> None:
+def test_the_manager_page_is_a_page_and_its_data_needs_a_login(hub: HubProcess) -> None:
+    # /manager was a 501 placeholder until issue 11 built it (tests/manager/)
     page = requests.get(f"{hub.url}/manager", headers={"Accept": BROWSER_ACCEPT}, timeout=10)
-    assert page.status_code == 501 and page.headers["Content-Type"].startswith("text/html")
-    assert "Trang quản lý chưa sẵn sàng" in page.text and "not available yet" in page.text
-    refused(requests.get(f"{hub.url}/manager", headers={"Accept": "application/json"}, timeout=10),
-            501, "not_built")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "Đăng nhập trang quản lý" in page.text
+    refused(requests.get(f"{hub.url}/api/v1/manager/hall", headers={"Accept": BROWSER_ACCEPT}, timeout=10),
+            401, "login_required")
 
 
 def test_the_error_page_in_chromium_is_styled_and_bilingual(browser: Any, hub: HubProcess) -> None:

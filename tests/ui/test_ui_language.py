@@ -109,9 +109,13 @@ def test_display_counter_rate_and_landing_in_english(demo_hub: HubProcess, open_
 
 
 def test_the_error_page_and_manager_page_are_bilingual(demo_hub: HubProcess, open_page: Any) -> None:
-    page = open_page(f"{demo_hub.url}/manager")
-    expect(page.locator("#error-title")).to_have_text("Trang quản lý chưa sẵn sàng")
-    expect(page.locator("#error-title-en")).to_have_text("The manager pages are not available yet")
+    page = open_page(f"{demo_hub.url}/nowhere")
+    expect(page.locator("#error-title")).to_have_text("Không tìm thấy trang")
+    expect(page.locator("#error-title-en")).to_have_text("Page not found")
+    page = open_page(f"{demo_hub.url}/manager?lang=en")
+    page.wait_for_selector("#login-view:not([hidden])")
+    wait_js(page, "document.documentElement.lang === 'en'")
+    assert leftover_vietnamese(page) == []
 
 
 def test_counter_panel_in_english_while_serving(demo_hub: HubProcess, open_page: Any) -> None:

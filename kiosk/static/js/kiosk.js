@@ -566,6 +566,9 @@
       refresh();
     });
     socket.on("disconnect", function () { el.offline.hidden = false; });
+    // A new day, or a configuration changed on /manager (renamed fields, new hours): the hub
+    // pushes a full `state` to every screen; the kiosk reads its services again.
+    socket.on("state", function () { if (!state.busy) { refresh(); } });
     socket.on("queue_changed", function (payload) {
       if (!payload || !payload.waiting) { return; }
       var changed = false;
