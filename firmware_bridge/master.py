@@ -114,7 +114,7 @@ class BusMaster(threading.Thread):
         self._port_error: str | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._rr = 0
 
     # ----------------------------------------------------------------- thread-safe API
@@ -129,15 +129,15 @@ class BusMaster(threading.Thread):
             return [(d.cfg, d.health.as_json()) for d in self.devices.values()]
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 if self._port is None and not self._open():
-                    self._stop.wait(REOPEN_S)
+                    self._halt.wait(REOPEN_S)
                     continue
                 job = self._next_job()
                 if job is None:
@@ -149,7 +149,7 @@ class BusMaster(threading.Thread):
                 self._port_lost(exc)
             except Exception:  # never let one bad reply or bug stop the bus
                 log.exception("bus %s: unexpected error", self.bus.name)
-                self._stop.wait(0.1)
+                self._halt.wait(0.1)
         self._close()
 
     def _open(self) -> bool:
