@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -99,7 +100,8 @@ counter = 1
 """, encoding="utf-8")
     bridge = BridgeProcess(config, tmp_path / "bridge.log").start()
     manager = login(hub.url, "manager")
-    rig = {"hub": hub, "peer": peer, "ptys": ptys, "bridge": bridge, "manager": manager}
+    rig = {"hub": hub, "peer": peer, "ptys": ptys, "bridge": bridge, "manager": manager,
+           "outbox": tmp_path / "bridge-data" / "presses.sqlite3"}
     try:
         yield rig
     finally:
@@ -139,9 +141,16 @@ def terminal_shows(peer: Peer) -> tuple[int, str]:
 
 
 def settled(rig, unit: int) -> bool:  # type: ignore[no-untyped-def]
-    """The device's queue is empty and the bridge has delivered every press."""
-    bridges = health(rig)["bridges"]
-    return rig["peer"].pending(unit) == 0 and bool(bridges) and bridges[0].get("queued_presses") == 0
+    """The device's queue is empty and the bridge has delivered every press: the bridge writes a
+    press to its on-disk queue before it acknowledges it, and deletes it once the hub answered,
+    so an empty device queue and an empty `presses` table mean every press reached the hub."""
+    if rig["peer"].pending(unit):
+        return False
+    db = rig["outbox"]
+    if not db.exists():
+        return False
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return conn.execute("SELECT COUNT(*) FROM presses").fetchone()[0] == 0
 
 
 def press_and_settle(rig, unit: int, key: int) -> None:  # type: ignore[no-untyped-def]
@@ -246,3 +255,25 @@ def test_presses_wait_on_disk_while_the_hub_is_down_and_arrive_in_order(rig) -> 
     wait_for("both presses delivered", lambda: settled(rig, TERMINAL))
     assert current(hub) == numbers[1]  # two presses, two calls, in order
     wait_for("the terminal shows it", lambda: terminal_shows(peer) == (profile.MODE_NUMBER, numbers[1]))
+
+
+def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(rig) -> None:  # type: ignore[no-untyped-def]
+    hub, peer, ptys = rig["hub"], rig["peer"], rig["ptys"]
+    numbers = issue(hub, 3)
+    wait_for("terminal online", lambda: device(rig, TERMINAL) and device(rig, TERMINAL)["online"])
+    terminal = peer.devices[TERMINAL]
+    others = [peer.devices[RATING], peer.devices[LED]]
+    peer.stop()                               # the terminal powers off…
+    terminal.press(profile.KEY_NEXT)          # …with a press in its non-volatile queue
+    rig["peer"] = peer = Peer(ptys.devices, [terminal, *others]).start()   # and boots again
+    wait_for("the press kept across the reset is delivered", lambda: settled(rig, TERMINAL), timeout=60)
+    assert current(hub) == numbers[0]
+    assert terminal.last_acked == 1
+    # Its memory is erased (new epoch, sequence numbers from 1 again): seq 1 is a new press.
+    peer.stop()
+    fresh = Device(TERMINAL, "counter-terminal", epoch=0x1111)
+    rig["peer"] = peer = Peer(ptys.devices, [fresh, *others]).start()
+    peer.press(TERMINAL, profile.KEY_NEXT)
+    wait_for("the erased terminal's first press is delivered", lambda: settled(rig, TERMINAL), timeout=60)
+    assert fresh.last_acked == 1
+    assert current(hub) == numbers[1]
