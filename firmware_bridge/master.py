@@ -68,6 +68,7 @@ class Health:
     pending_events: int | None = None
     overflows: int | None = None
     line_noise: int = 0  # bytes found waiting before a request: noise or late answers
+    backoff_s: float | None = None  # while offline: the wait before the next try (1, 2, 4 … cap)
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -269,6 +270,7 @@ class BusMaster(threading.Thread):
                 if not h.online:
                     log.info("device %s online", d.cfg.id)
                 h.online = True
+                h.backoff_s = None
                 if h.error and not d.unusable:
                     h.error = None
                 d.failures = 0
@@ -305,6 +307,7 @@ class BusMaster(threading.Thread):
             if d.failures >= OFFLINE_AFTER:
                 backoff = min(BACKOFF_START_S * 2 ** (d.failures - OFFLINE_AFTER), self.bus.backoff_max_s)
                 d.next_try = time.monotonic() + backoff
+                d.health.backoff_s = backoff
                 if d.health.online:
                     log.warning("device %s offline (%s); next try in %.0f s", d.cfg.id,
                                 d.health.error, backoff)

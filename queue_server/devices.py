@@ -19,7 +19,7 @@ MAX_BRIDGES = 16   # a center has one or two; more is a misconfiguration, not a 
 
 DEVICE_FIELDS = ("id", "bus", "unit", "kind", "counter", "name", "online", "last_seen", "frames_ok",
                  "frames_bad", "timeouts", "exceptions", "rtt_ms", "error", "firmware", "serial",
-                 "pending_events", "overflows", "line_noise")
+                 "pending_events", "overflows", "line_noise", "backoff_s")
 
 
 class DeviceHealthBoard:

@@ -79,7 +79,7 @@ DEVICE_HEALTH = _obj({
         "rtt_ms": _NUM_OR_NULL, "error": _SHORT, "firmware": _SHORT, "serial": _SHORT,
         "pending_events": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535},
         "overflows": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535},
-        "line_noise": _COUNT,
+        "line_noise": _COUNT, "backoff_s": _NUM_OR_NULL,
     }, ["id", "bus", "unit", "kind", "online"])},
 }, ["bridge", "devices"])
 

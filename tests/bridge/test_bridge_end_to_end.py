@@ -24,6 +24,7 @@ from tests.bridge.peer import Device, Peer, PtyPair
 from tests.conftest import DEVICE, ROOT, login
 
 TERMINAL, RATING, LED = 1, 3, 5
+SILENT = 9  # configured, but nothing answers at this unit
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -97,6 +98,13 @@ bus = "bus1"
 unit = {LED}
 kind = "numeric-led"
 counter = 1
+
+[[bridge.devices]]
+bus = "bus1"
+unit = {SILENT}
+kind = "counter-display"
+counter = 2
+name = "unplugged display"
 """, encoding="utf-8")
     bridge = BridgeProcess(config, tmp_path / "bridge.log").start()
     manager = login(hub.url, "manager")
@@ -277,3 +285,17 @@ def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(ri
     wait_for("the erased terminal's first press is delivered", lambda: settled(rig, TERMINAL), timeout=60)
     assert fresh.last_acked == 1
     assert current(hub) == numbers[1]
+
+
+def test_a_device_that_never_answers_is_backed_off_and_reported(rig) -> None:  # type: ignore[no-untyped-def]
+    hub, peer = rig["hub"], rig["peer"]
+    numbers = issue(hub, 1)
+    wait_for("the silent display backed off to 4 s or more",
+             lambda: (device(rig, SILENT) or {}).get("backoff_s", 0) and device(rig, SILENT)["backoff_s"] >= 4)
+    silent = device(rig, SILENT)
+    assert silent["online"] is False and silent["frames_ok"] == 0 and silent["timeouts"] >= 3
+    assert silent["name"] == "unplugged display" and "no answer" in silent["error"]
+    # Meanwhile the devices that answer are served as ever.
+    press_and_settle(rig, TERMINAL, profile.KEY_NEXT)
+    assert current(hub) == numbers[0]
+    wait_for("the terminal shows it", lambda: terminal_shows(peer) == (profile.MODE_NUMBER, numbers[0]))
