@@ -68,7 +68,8 @@ DEVICE_HEALTH = _obj({
             "name": {"type": "string", "maxLength": 40}, "port": {"type": "string", "maxLength": 300},
             "baud": {"type": "integer", "minimum": 1200, "maximum": 1_000_000}})},
     }, ["id", "reported_at", "hub_reachable"]),
-    "devices": {"type": "array", "maxItems": 1000, "items": _obj({
+    # a center has tens of devices; a report stays far below the hub's 64 KiB body limit
+    "devices": {"type": "array", "maxItems": 256, "items": _obj({
         "id": {"type": "string", "maxLength": 60}, "bus": {"type": "string", "maxLength": 40},
         "unit": {"type": "integer", "minimum": 1, "maximum": 247},
         "kind": {"type": "string", "enum": ["counter-display", "counter-terminal", "rating-box",
@@ -167,7 +168,8 @@ REQUEST_EXAMPLES: dict[str, Any] = {
 
 def _errors(*codes: int) -> dict[str, Any]:
     names = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
-             409: "Not possible in the current state", 429: "Too many requests",
+             409: "Not possible in the current state", 413: "Request body over 64 KiB",
+             429: "Too many requests",
              503: "Storage or device unavailable"}
     return {str(c): {"description": names[c], "content": _json({"$ref": "#/components/schemas/Error"})}
             for c in codes}
@@ -286,7 +288,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                 params=date_params, errors=(400, 401, 403))},
             "/api/v1/devices/health": {"put": _op(
                 "A device bridge's report of its RS485 devices (device token with the counter scope)",
-                _ok("Kept"), DEVICE_HEALTH, errors=(400, 401, 403, 409))},
+                _ok("Kept"), DEVICE_HEALTH, errors=(400, 401, 403, 409, 413))},
             "/api/v1/devices": {"get": _op(
                 "RS485 device health as the bridges last reported it (manager, admin)",
                 _ok("Bridges and devices"), errors=(401, 403))},
