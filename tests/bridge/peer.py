@@ -36,12 +36,13 @@ class Device:
     kind: str
     serial: int = 0x1234ABCD
     epoch: int = 0x2F1C
-    hr: list[int] = field(default_factory=lambda: [0] * 40)
+    hr: list[int] = field(default_factory=lambda: [0] * 96)
     queue: list[tuple[int, int, int]] = field(default_factory=list)  # (seq, key, arg)
     next_seq: int = 1
     last_acked: int = 0
     writes: int = 0
     capacity: int = 16
+    rows: int = 6  # lobby board: rows it has (ir 7 SIZE)
 
     @property
     def keyed(self) -> bool:
@@ -50,10 +51,17 @@ class Device:
     def ident(self) -> list[int]:
         if self.kind == "numeric-led":
             raise LookupError
+        size = {"rating-box": 5, "lobby-board": self.rows}.get(self.kind, 8)
         return [0x5153, 0x0100, KIND_CODE[self.kind], 0x0100, self.unit, self.serial >> 16,
-                self.serial & 0xFFFF, 8 if self.kind != "rating-box" else 5,
+                self.serial & 0xFFFF, size,
                 0x3F if self.kind == "counter-terminal" else (0x1F if self.kind == "rating-box" else 0),
                 self.capacity if self.keyed else 0, self.epoch if self.keyed else 0]
+
+    @property
+    def holding_size(self) -> int:
+        """Holding registers below hr 32 this kind has (PROTOCOL.md §6-§7)."""
+        return {"counter-display": 12, "counter-terminal": 12, "rating-box": 5,
+                "lobby-board": 16 + 5 * self.rows, "numeric-led": 1}[self.kind]
 
     def events(self) -> list[int]:
         if not self.queue:
@@ -134,7 +142,7 @@ class Peer:
         sims = [SimDevice(unit, simdata=(
             [SimData(0, values=False, datatype=DataType.BITS)],
             [SimData(0, values=False, datatype=DataType.BITS)],
-            [SimData(0, count=40, values=0, datatype=DataType.REGISTERS)],
+            [SimData(0, count=96, values=0, datatype=DataType.REGISTERS)],
             [SimData(0, count=23, values=0, datatype=DataType.REGISTERS)]),
             action=self._action(dev)) for unit, dev in sorted(self.devices.items())]
         self._server = ModbusSerialServer(sims, framer=FramerType.RTU, port=self.port, baudrate=self.baud,
@@ -152,7 +160,7 @@ class Peer:
                     values = [int(v) for v in set_values]
                     if dev.keyed and address == 32 and len(values) == 1:
                         return dev.ack(values[0])
-                    if address == 32 or address + len(values) > 32:
+                    if address + len(values) > dev.holding_size or (dev.keyed and address <= 32 < address + len(values)):
                         return ExcCodes.ILLEGAL_ADDRESS
                     dev.hr[address:address + len(values)] = values
                     dev.writes += 1

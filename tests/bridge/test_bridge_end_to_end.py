@@ -25,6 +25,7 @@ from tests.conftest import DEVICE, ROOT, login
 
 TERMINAL, RATING, LED = 1, 3, 5
 SILENT = 9  # configured, but nothing answers at this unit
+LOBBY = 7
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -65,7 +66,7 @@ def rig(hub, tmp_path: Path) -> Iterator[dict[str, Any]]:  # type: ignore[no-unt
     ptys = PtyPair(tmp_path).open()
     peer = Peer(ptys.devices, [Device(TERMINAL, "counter-terminal"),
                                Device(RATING, "rating-box", serial=0x0BADCAFE, epoch=0x0A07),
-                               Device(LED, "numeric-led")]).start()
+                               Device(LED, "numeric-led"), Device(LOBBY, "lobby-board", rows=6)]).start()
     config = tmp_path / "center.toml"
     config.write_text(f"""
 [bridge]
@@ -105,6 +106,11 @@ unit = {SILENT}
 kind = "counter-display"
 counter = 2
 name = "unplugged display"
+
+[[bridge.devices]]
+bus = "bus1"
+unit = {LOBBY}
+kind = "lobby-board"
 """, encoding="utf-8")
     bridge = BridgeProcess(config, tmp_path / "bridge.log").start()
     manager = login(hub.url, "manager")
@@ -241,7 +247,7 @@ def test_the_bridge_recovers_when_the_port_vanishes_and_comes_back(rig) -> None:
     ptys.open()                   # and plugged back
     rig["peer"] = peer = Peer(ptys.devices, [Device(TERMINAL, "counter-terminal"),
                                              Device(RATING, "rating-box", serial=0x0BADCAFE, epoch=0x0A07),
-                                             Device(LED, "numeric-led")]).start()
+                                             Device(LED, "numeric-led"), Device(LOBBY, "lobby-board")]).start()
     wait_for("back online", lambda: device(rig, TERMINAL)["online"], timeout=60)
     press_and_settle(rig, TERMINAL, profile.KEY_NEXT)
     assert current(hub) == numbers[0]
@@ -270,7 +276,7 @@ def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(ri
     numbers = issue(hub, 3)
     wait_for("terminal online", lambda: device(rig, TERMINAL) and device(rig, TERMINAL)["online"])
     terminal = peer.devices[TERMINAL]
-    others = [peer.devices[RATING], peer.devices[LED]]
+    others = [peer.devices[RATING], peer.devices[LED], peer.devices[LOBBY]]
     peer.stop()                               # the terminal powers off…
     terminal.press(profile.KEY_NEXT)          # …with a press in its non-volatile queue
     rig["peer"] = peer = Peer(ptys.devices, [terminal, *others]).start()   # and boots again
@@ -299,3 +305,31 @@ def test_a_device_that_never_answers_is_backed_off_and_reported(rig) -> None:  #
     press_and_settle(rig, TERMINAL, profile.KEY_NEXT)
     assert current(hub) == numbers[0]
     wait_for("the terminal shows it", lambda: terminal_shows(peer) == (profile.MODE_NUMBER, numbers[0]))
+
+
+def test_pause_key_toggles_the_counter_and_the_display_says_so(rig) -> None:  # type: ignore[no-untyped-def]
+    hub, peer = rig["hub"], rig["peer"]
+    wait_for("terminal idle", lambda: terminal_shows(peer)[0] == profile.MODE_IDLE)
+    press_and_settle(rig, TERMINAL, profile.KEY_PAUSE)
+    counters = requests.get(f"{hub.url}/api/v1/counters", timeout=10).json()["counters"]
+    assert next(c for c in counters if c["counter"] == 1)["status"] == "paused"
+    wait_for("the terminal shows the pause", lambda: terminal_shows(peer)[0] == profile.MODE_PAUSED)
+    press_and_settle(rig, TERMINAL, profile.KEY_PAUSE)
+    counters = requests.get(f"{hub.url}/api/v1/counters", timeout=10).json()["counters"]
+    assert next(c for c in counters if c["counter"] == 1)["status"] == "open"
+    wait_for("the terminal is idle again", lambda: terminal_shows(peer)[0] == profile.MODE_IDLE)
+
+
+def test_the_lobby_board_lists_the_latest_calls_newest_first(rig) -> None:  # type: ignore[no-untyped-def]
+    hub, peer = rig["hub"], rig["peer"]
+    numbers = issue(hub, 2)
+    press_and_settle(rig, TERMINAL, profile.KEY_NEXT)              # counter 1 by its keypad
+    r = requests.post(f"{hub.url}/api/v1/counters/2/next", headers=DEVICE, timeout=10)  # counter 2
+    assert r.status_code == 200 and r.json()["number"] == numbers[1]
+
+    def rows() -> list[tuple[int, str]]:
+        regs = peer.registers(LOBBY, 0, 16 + 5 * 6)
+        return [(regs[16 + 5 * i], profile.decode_text(regs[17 + 5 * i:21 + 5 * i])) for i in range(regs[4])]
+
+    wait_for("both calls on the lobby board", lambda: rows() == [(2, numbers[1]), (1, numbers[0])])
+    assert peer.registers(LOBBY, 0, 1) == [profile.MODE_NUMBER]
