@@ -117,6 +117,7 @@ class BusMaster(threading.Thread):
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._rr = 0
+        self._last_asked: DeviceState | None = None
 
     # ----------------------------------------------------------------- thread-safe API
     def show(self, unit: int, registers: list[int]) -> None:
@@ -247,6 +248,7 @@ class BusMaster(threading.Thread):
         last: Exception | None = None
         for _attempt in range(1 + self.bus.retries):
             self._drain()
+            self._last_asked = d
             started = time.monotonic()
             try:
                 result = call(d.instrument)
@@ -286,9 +288,11 @@ class BusMaster(threading.Thread):
             junk = self._port.read(waiting)
             log.debug("bus %s: %d stray bytes discarded", self.bus.name, len(junk))
             with self._lock:
-                # Stray bytes belong to no device for sure; count them on every device of the bus
-                # as line noise, and as one bad frame on the device asked last (a late answer).
-                for dev in self.devices.values():
+                # Stray bytes: a late answer of the device asked last, or noise on the line
+                # (PROTOCOL.md §2). One bad frame on that device; the bytes in its line_noise.
+                dev = self._last_asked
+                if dev is not None:
+                    dev.health.frames_bad += 1
                     dev.health.line_noise += len(junk)
 
     def _count(self, d: DeviceState, counter: str, message: str, alive: bool = False) -> None:

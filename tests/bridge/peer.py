@@ -129,7 +129,7 @@ class Peer:
             return list(self.devices[unit].hr[first:first + count])
 
     def fault(self, unit: int, function: int, kind: str) -> None:
-        """The next reply of `unit` to `function` gets `kind`: drop | corrupt_crc | noise | truncate."""
+        """The next reply of `unit` to `function` gets `kind`: drop | corrupt_crc | noise | truncate | late."""
         with self.lock:
             self.faults.append((unit, function, kind))
 
@@ -205,6 +205,9 @@ class Peer:
                         return data[: len(data) // 2]
                     if kind == "noise":
                         return bytes(random.randrange(256) for _ in range(7)) + data
+                    if kind == "late":  # answer after the master's timeout (the line is blocked meanwhile)
+                        time.sleep(0.4)
+                        return data
         return data
 
 

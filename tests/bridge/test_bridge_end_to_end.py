@@ -231,6 +231,8 @@ def test_corrupted_frames_and_noise_are_counted_and_good_devices_keep_working(ri
     wait_for("bad frames counted", lambda: device(rig, TERMINAL)["frames_bad"] >= 3)
     # The rating box on the same bus answered all along.
     assert device(rig, RATING)["online"]
+    peer.fault(TERMINAL, 4, "late")       # an answer after the master gave up: stray bytes
+    wait_for("the late answer was counted", lambda: device(rig, TERMINAL)["line_noise"] > 0)
     press_and_settle(rig, TERMINAL, profile.KEY_NEXT)
     assert current(hub) == numbers[1]
     wait_for("the terminal shows it", lambda: terminal_shows(peer) == (profile.MODE_NUMBER, numbers[1]))
