@@ -335,3 +335,52 @@ def test_the_lobby_board_lists_the_latest_calls_newest_first(rig) -> None:  # ty
 
     wait_for("both calls on the lobby board", lambda: rows() == [(2, numbers[1]), (1, numbers[0])])
     assert peer.registers(LOBBY, 0, 1) == [profile.MODE_NUMBER]
+
+
+def test_two_buses_each_with_its_own_thread_and_port(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "b1").mkdir()
+    (tmp_path / "b2").mkdir()
+    line1, line2 = PtyPair(tmp_path / "b1").open(), PtyPair(tmp_path / "b2").open()
+    keypads = Peer(line1.devices, [Device(1, "counter-terminal")]).start()
+    leds = Peer(line2.devices, [Device(1, "numeric-led")], baud=19200).start()
+    config = tmp_path / "two.toml"
+    config.write_text(f"""
+[bridge]
+hub = "{hub.url}"
+token = "demo-device"
+data = "{tmp_path / 'data'}"
+
+[[bridge.buses]]
+name = "keys"
+port = "{line1.bridge}"
+
+[[bridge.buses]]
+name = "leds"
+port = "{line2.bridge}"
+baud = 19200
+
+[[bridge.devices]]
+bus = "keys"
+unit = 1
+kind = "counter-terminal"
+counter = 2
+
+[[bridge.devices]]
+bus = "leds"
+unit = 1
+kind = "numeric-led"
+counter = 2
+""", encoding="utf-8")
+    bridge = BridgeProcess(config, tmp_path / "two.log").start()
+    try:
+        (number,) = issue(hub, 1)
+        keypads.press(1, profile.KEY_NEXT)
+        wait_for("the call on bus 'keys' shows on bus 'leds'",
+                 lambda: leds.registers(1, 0, 1) == [profile.numeric_value(number, 4)])
+        assert current(hub, 2) == number
+    finally:
+        bridge.stop()
+        keypads.stop()
+        leds.stop()
+        line1.close()
+        line2.close()
