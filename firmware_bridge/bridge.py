@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -157,4 +156,3 @@ class Bridge:
             pass
         log.info("stopping")
         self.stop()
-        time.sleep(0)

@@ -88,3 +88,21 @@ def test_key_survives_a_hub_restart(hub) -> None:  # type: ignore[no-untyped-def
     again = requests.post(f"{hub.url}/api/v1/counters/1/next", headers=headers, timeout=10)
     assert again.status_code == 200 and again.json()["number"] == first.json()["number"]
     assert _current(hub, 1)["number"] == first.json()["number"]
+
+
+def test_racing_repeats_of_one_key_call_one_ticket(hub) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+    _issue(hub, 5)
+    headers = {**DEVICE, "Idempotency-Key": "race-1"}
+
+    def post(_: int) -> requests.Response:
+        return requests.post(f"{hub.url}/api/v1/counters/1/next", headers=headers, timeout=20)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["number"] for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") != "true" for a in answers) == 1
+    assert _current(hub, 1)["number"] == answers[0].json()["number"]
+    health = requests.get(f"{hub.url}/healthz", timeout=10)
+    assert health.status_code == 200, health.text
