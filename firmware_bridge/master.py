@@ -86,7 +86,7 @@ class DeviceState:
     wanted: list[int] | None = None  # display registers the bridge wants shown
     written: list[int] | None = None
     written_at: float = 0.0
-    unusable: str | None = None     # identified as something else: never written
+    unusable: str | None = None     # identified as something else: not written, re-identified later
 
     @property
     def keyed(self) -> bool:
@@ -201,8 +201,6 @@ class BusMaster(threading.Thread):
         now = time.monotonic()
         dues = [REOPEN_S]
         for d in self.devices.values():
-            if d.unusable:
-                continue
             start = max(d.next_try, now)
             if d.keyed:
                 dues.append(max(d.next_poll, start) - now)
@@ -214,7 +212,7 @@ class BusMaster(threading.Thread):
 
     def _next_job(self) -> Callable[[], None] | None:
         now = time.monotonic()
-        ready = [d for d in self.devices.values() if d.next_try <= now and not d.unusable]
+        ready = [d for d in self.devices.values() if d.next_try <= now]
         with self._lock:
             changed = [d for d in ready if d.wanted is not None and d.wanted != d.written
                        and (d.ident is not None or not d.identified_kind)]
@@ -225,13 +223,14 @@ class BusMaster(threading.Thread):
         for d in ready:
             if d.identified_kind and d.ident is None:
                 return lambda: self._identify(d)
-        keyed = [d for d in ready if d.keyed and d.next_poll <= now]
+        keyed = [d for d in ready if d.keyed and d.next_poll <= now and d.ident is not None]
         if keyed:
             self._rr = (self._rr + 1) % len(keyed)
             d = keyed[self._rr]
             return lambda: self._poll(d)
         with self._lock:
-            stale = [d for d in ready if d.wanted is not None and now - d.written_at >= self.refresh_s]
+            stale = [d for d in ready if d.wanted is not None and now - d.written_at >= self.refresh_s
+                     and (d.ident is not None or not d.identified_kind)]
             wanted = {id(d): list(d.wanted) for d in stale if d.wanted is not None}
         if stale:
             d = stale[0]
@@ -328,10 +327,15 @@ class BusMaster(threading.Thread):
         problem = ident.problem(d.cfg.kind, d.cfg.unit)
         with self._lock:
             if problem:
+                # Not what the config says (a DIP switch, a wrong kind): never written to, and
+                # identified again every backoff_max_s in case the technician fixes it.
+                if d.unusable != problem:
+                    log.error("device %s: %s; not driven", d.cfg.id, problem)
                 d.unusable = problem
                 d.health.error = problem
-                log.error("device %s: %s; not driven", d.cfg.id, problem)
+                d.next_try = time.monotonic() + self.bus.backoff_max_s
                 return
+            d.unusable = None
             d.ident = ident
             d.health.firmware = ident.firmware_text
             d.health.serial = f"{ident.serial:08x}"

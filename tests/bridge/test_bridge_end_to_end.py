@@ -26,6 +26,7 @@ from tests.conftest import DEVICE, ROOT, login
 TERMINAL, RATING, LED = 1, 3, 5
 SILENT = 9  # configured, but nothing answers at this unit
 LOBBY = 7
+MISFIT = 8  # a rating box answers where the config says a counter display is
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -66,7 +67,8 @@ def rig(hub, tmp_path: Path) -> Iterator[dict[str, Any]]:  # type: ignore[no-unt
     ptys = PtyPair(tmp_path).open()
     peer = Peer(ptys.devices, [Device(TERMINAL, "counter-terminal"),
                                Device(RATING, "rating-box", serial=0x0BADCAFE, epoch=0x0A07),
-                               Device(LED, "numeric-led"), Device(LOBBY, "lobby-board", rows=6)]).start()
+                               Device(LED, "numeric-led"), Device(LOBBY, "lobby-board", rows=6),
+                               Device(MISFIT, "rating-box", serial=0x00C0FFEE)]).start()
     config = tmp_path / "center.toml"
     config.write_text(f"""
 [bridge]
@@ -111,6 +113,12 @@ name = "unplugged display"
 bus = "bus1"
 unit = {LOBBY}
 kind = "lobby-board"
+
+[[bridge.devices]]
+bus = "bus1"
+unit = {MISFIT}
+kind = "counter-display"
+counter = 3
 """, encoding="utf-8")
     bridge = BridgeProcess(config, tmp_path / "bridge.log").start()
     manager = login(hub.url, "manager")
@@ -384,3 +392,11 @@ counter = 2
         leds.stop()
         line1.close()
         line2.close()
+
+
+def test_a_device_of_another_kind_is_reported_and_never_written(rig) -> None:  # type: ignore[no-untyped-def]
+    peer = rig["peer"]
+    wait_for("the misfit reported", lambda: "wrong kind" in ((device(rig, MISFIT) or {}).get("error") or ""))
+    misfit = peer.devices[MISFIT]
+    assert misfit.writes == 0 and misfit.hr[:5] == [0, 0, 0, 0, 0]
+    wait_for("the terminal is written all the same", lambda: peer.devices[TERMINAL].writes > 0)
