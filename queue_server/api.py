@@ -12,11 +12,12 @@ import json
 import math
 import re
 import sqlite3
+import threading
 from datetime import date
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, make_response, request
 from jsonschema import Draft202012Validator, validators
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -26,6 +27,7 @@ from .auth import Authenticator, Principal
 from .core.errors import Forbidden, InvalidRequest, QueueError, Unauthorized
 from .core.models import Outcome, Ticket
 from .core.service import QueueService, ticket_json
+from .devices import DeviceHealthBoard
 from .storage import SqliteStore
 
 STATUS_OF: dict[type[QueueError], int] = {
@@ -84,6 +86,7 @@ def bearer_token() -> str | None:
     return None
 
 
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_JSON_DEPTH = 16  # our bodies nest two levels; anything deeper is refused before parsing
 MAX_INT_DIGITS = 20  # no count, pin or level needs more; longer numbers are refused unparsed
 
@@ -397,6 +400,69 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
     def ticket_out(ticket: Any, status: int = 200) -> tuple[Response, int]:
         return jsonify(ticket_json(ticket, service.rules)), status
 
+    # One request per Idempotency-Key at a time: striped locks (the same caller and key always take
+    # the same lock; no table to grow). The table's primary key is the guarantee; this only keeps
+    # two racing repeats from both reaching the database.
+    key_locks = [threading.Lock() for _ in range(64)]
+
+    def replay(route: str, n: int, events: list[tuple[str, str | None]]) -> Any:
+        """The answer to a repeated Idempotency-Key: the same status, and the ticket (or the
+        counter) the first request acted on, as it is now."""
+        if route in ("pause", "resume"):
+            return jsonify(service.counter_view(n))
+        if route == "next":
+            called = [t for kind, t in events if kind == "called" and t]
+            if not called:
+                return Response(status=204)
+            return ticket_out(service.get_ticket(called[-1]))
+        acted = [t for _kind, t in events if t]
+        if not acted:
+            raise InvalidRequest("idempotency_unknown", "Không tìm thấy kết quả của yêu cầu trước.",
+                                 "The earlier request with this Idempotency-Key left no result.")
+        ticket = service.get_ticket(acted[-1])
+        if route == "rating":
+            return jsonify({"number": ticket.number, "level": ticket.rating, "counter": n,
+                            "label": service.rules.rating_levels[(ticket.rating or 1) - 1]}), 201
+        return ticket_out(ticket)
+
+    def once(route: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """`Idempotency-Key` on a counter action or rating: the first request with a key acts and
+        stores the key with the events it logged, in the same transaction; a repeat (same caller,
+        same key) acts no more and is answered from that record, with the header
+        `Idempotent-Replayed: true`. A key reused for another route or counter: 409."""
+        def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+            def run(n: int) -> Any:
+                key = request.headers.get("Idempotency-Key")
+                if key is None:
+                    return view(n)
+                if not IDEMPOTENCY_KEY.match(key):
+                    raise InvalidRequest("bad_idempotency_key",
+                                         "Idempotency-Key phải gồm 1–128 ký tự chữ, số, '-', '_', '.', ':'.",
+                                         "Idempotency-Key must be 1-128 letters, digits, '-', '_', '.' or ':'.")
+                principal = caller(auth, device=route == "rating")
+                assert principal is not None
+                target = f"{route} {n}"
+                with key_locks[hash((principal.name, key)) % len(key_locks)]:
+                    done = store.idempotency_record(principal.name, key)
+                    if done is not None:
+                        if done[0] != target:
+                            raise errors.Conflict(
+                                "idempotency_key_reused",
+                                "Idempotency-Key này đã dùng cho một yêu cầu khác.",
+                                f"This Idempotency-Key was used for another request ({done[0]}).")
+                        answer = make_response(replay(route, n, done[1]))
+                        answer.headers["Idempotent-Replayed"] = "true"
+                        return answer
+                    with store.idempotent(principal.name, key, target) as scope:
+                        answer = make_response(view(n))
+                    if answer.status_code < 400 and not scope.recorded:
+                        store.record_idempotency(scope)
+                    return answer
+            run.__name__ = view.__name__
+            run.__doc__ = view.__doc__
+            return run
+        return wrap
+
     @bp.get("/healthz")
     def healthz() -> tuple[Response, int]:
         # One check for /healthz, the watchdog, the manager page and doctor (health.py): 200
@@ -508,6 +574,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
                                          authorize=ticket_check(principal)))
 
     @bp.post("/api/v1/counters/<int:n>/next")
+    @once("next")
     def call_next(n: int) -> Any:
         principal = acting_on(n)
         reader.body(openapi.EMPTY, required=False)
@@ -517,30 +584,35 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         return ticket_out(ticket)
 
     @bp.post("/api/v1/counters/<int:n>/recall")
+    @once("recall")
     def recall(n: int) -> tuple[Response, int]:
         principal = acting_on(n)
         reader.body(openapi.EMPTY, required=False)
         return ticket_out(service.recall(n, principal.name))
 
     @bp.post("/api/v1/counters/<int:n>/no-show")
+    @once("no-show")
     def no_show(n: int) -> tuple[Response, int]:
         principal = acting_on(n)
         data = reader.body(openapi.NO_SHOW, required=False)
         return ticket_out(service.no_show(n, principal.name, data.get("ticket")))
 
     @bp.post("/api/v1/counters/<int:n>/transfer")
+    @once("transfer")
     def transfer(n: int) -> tuple[Response, int]:
         principal = acting_on(n)
         data = reader.body(openapi.TRANSFER)
         return ticket_out(service.transfer(n, principal.name, data.get("service"), data.get("counter")))
 
     @bp.post("/api/v1/counters/<int:n>/finish")
+    @once("finish")
     def finish(n: int) -> tuple[Response, int]:
         principal = acting_on(n)
         data = reader.body(openapi.FINISH)
         return ticket_out(service.finish(n, principal.name, Outcome(data["outcome"]), data.get("dossiers")))
 
     @bp.post("/api/v1/counters/<int:n>/pause")
+    @once("pause")
     def pause(n: int) -> Response:
         principal = acting_on(n)
         data = reader.body(openapi.PAUSE)
@@ -548,6 +620,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         return jsonify(service.counter_view(n))
 
     @bp.post("/api/v1/counters/<int:n>/resume")
+    @once("resume")
     def resume(n: int) -> Response:
         principal = acting_on(n)
         reader.body(openapi.EMPTY, required=False)
@@ -574,6 +647,7 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         return jsonify({"target": service.rating_target(n), "authorized": may_rate_at(principal, n)})
 
     @bp.post("/api/v1/counters/<int:n>/rating")
+    @once("rating")
     def rate_at_counter(n: int) -> tuple[Response, int]:
         principal = caller(auth, device=True)
         assert principal is not None
@@ -583,6 +657,26 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         ticket = service.rate_at_counter(n, data["level"], data.get("reason"), source=principal.name)
         return jsonify({"number": ticket.number, "level": ticket.rating, "counter": n,
                         "label": service.rules.rating_levels[data["level"] - 1]}), 201
+
+    device_health = DeviceHealthBoard()
+
+    @bp.put("/api/v1/devices/health")
+    def put_device_health() -> Response:
+        principal = caller(auth, device=True)
+        assert principal is not None
+        principal.require("counter")
+        data = reader.body(openapi.DEVICE_HEALTH)
+        if not device_health.report(data):
+            raise errors.Conflict("too_many_bridges", "Quá nhiều bộ cầu nối thiết bị đang báo cáo.",
+                                  "Too many device bridges report to this hub.")
+        return jsonify({"ok": True})
+
+    @bp.get("/api/v1/devices")
+    def get_devices() -> Response:
+        principal = caller(auth)
+        assert principal is not None
+        principal.require("manage")
+        return jsonify(device_health.view())
 
     def _stats() -> dict[str, Any]:
         principal = caller(auth)

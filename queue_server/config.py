@@ -239,6 +239,7 @@ SECTIONS = {
     "center", "hours", "queue", "priority", "ratings", "auth", "fields", "counters", "staff",
     "devices", "kiosk", "printer", "printers", "voice", "display", "gpio", "server",
     "reporting",
+    "bridge",  # RS485 devices: read and checked by firmware_bridge.config (one parser, one truth)
 }
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
@@ -311,6 +312,12 @@ def config_from_tables(raw: dict[str, Any], file: str = "config", text: str = ""
     r = _Reader(text, file)
     r.table(raw, [], SECTIONS)
 
+    if "bridge" in raw:
+        from firmware_bridge.config import BridgeConfigError, parse_bridge_config
+        try:
+            parse_bridge_config(text, file)
+        except BridgeConfigError as exc:
+            raise ConfigError(exc.key, exc.message, exc.line, file) from None
     if "center" not in raw:
         raise r.fail(["center"], "the [center] table is required")
     center = r.table(raw["center"], ["center"], {"name", "name_en", "timezone", "public_url"})
@@ -411,9 +418,10 @@ def config_from_tables(raw: dict[str, Any], file: str = "config", text: str = ""
         if len(set(cfields)) != len(cfields):
             raise r.fail([*p, "fields"], "lists a field twice")
         if "devices" in ct:
-            dt = r.table(ct["devices"], [*p, "devices"], {"led", "keypad", "rating"})
-            for kind in dt:
-                r.get(dt, [*p, "devices"], kind, int, check=_between(1, 247))
+            # Before issue 10 a counter listed its RS485 addresses here; the bridge now reads them
+            # only from [[bridge.devices]] (bus, unit, kind, counter), so there is one truth.
+            raise r.fail([*p, "devices"], "is no longer used: describe each RS485 device in a "
+                         "[[bridge.devices]] table (bus, unit, kind, counter); see docs/configuration.md")
         counters[number] = Counter(
             number=number,
             name=r.get(ct, p, "name", str, f"Quầy {number}", _nonempty),

@@ -42,6 +42,49 @@ REQUEUE_AT_COUNTER = _obj({"ticket": {"type": "string", "minLength": 1, "maxLeng
 CALL_NUMBER = _obj({"number": {"type": "string", "minLength": 1, "maxLength": 20}}, ["number"])
 
 
+# Optional on counter actions and counter ratings (api.py `once`): a repeat of the same key by the
+# same caller is answered from the hub's record (header `Idempotent-Replayed: true`) and acts no
+# more; the same key on another route or counter is 409. Kept 7 days (storage.IDEMPOTENCY_KEEP_S).
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes a retried request safe: the first request with this key acts, a repeat "
+                   "returns the first one's status and ticket (as it is now) with "
+                   "`Idempotent-Replayed: true`. Used by firmware-bridge for every key press.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+}
+
+
+_NUM_OR_NULL = {"type": ["number", "null"], "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 2**53}
+_SHORT = {"type": ["string", "null"], "maxLength": 300}
+DEVICE_HEALTH = _obj({
+    "bridge": _obj({
+        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
+        "reported_at": {"type": "string", "maxLength": 40},
+        "hub_reachable": {"type": "boolean"},
+        "queued_presses": _COUNT, "queue_max": _COUNT, "refused_presses": _COUNT,
+        "error": _SHORT,
+        "buses": {"type": "array", "maxItems": 32, "items": _obj({
+            "name": {"type": "string", "maxLength": 40}, "port": {"type": "string", "maxLength": 300},
+            "baud": {"type": "integer", "minimum": 1200, "maximum": 1_000_000}})},
+    }, ["id", "reported_at", "hub_reachable"]),
+    # a center has tens of devices; a report stays far below the hub's 64 KiB body limit
+    "devices": {"type": "array", "maxItems": 256, "items": _obj({
+        "id": {"type": "string", "maxLength": 60}, "bus": {"type": "string", "maxLength": 40},
+        "unit": {"type": "integer", "minimum": 1, "maximum": 247},
+        "kind": {"type": "string", "enum": ["counter-display", "counter-terminal", "rating-box",
+                                            "lobby-board", "numeric-led"]},
+        "counter": {"type": ["integer", "null"], "minimum": 1, "maximum": 999},
+        "name": _SHORT, "online": {"type": "boolean"}, "last_seen": _SHORT,
+        "frames_ok": _COUNT, "frames_bad": _COUNT, "timeouts": _COUNT, "exceptions": _COUNT,
+        "rtt_ms": _NUM_OR_NULL, "error": _SHORT, "firmware": _SHORT, "serial": _SHORT,
+        "pending_events": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535},
+        "overflows": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535},
+        "line_noise": _COUNT, "backoff_s": _NUM_OR_NULL,
+    }, ["id", "bus", "unit", "kind", "online"])},
+}, ["bridge", "devices"])
+
+
 def counter_rating_schema(levels: int) -> dict[str, Any]:
     return _obj({"level": {"type": "integer", "minimum": 1, "maximum": levels}, "reason": TEXT}, ["level"])
 
@@ -128,7 +171,8 @@ REQUEST_EXAMPLES: dict[str, Any] = {
 
 def _errors(*codes: int) -> dict[str, Any]:
     names = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
-             409: "Not possible in the current state", 429: "Too many requests",
+             409: "Not possible in the current state", 413: "Request body over 64 KiB",
+             429: "Too many requests",
              503: "Storage or device unavailable"}
     return {str(c): {"description": names[c], "content": _json({"$ref": "#/components/schemas/Error"})}
             for c in codes}
@@ -172,7 +216,8 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
 
     def counter_op(summary: str, ok: dict[str, Any], body: dict[str, Any], required: bool) -> dict[str, Any]:
         # (summary, responses, request body, body required): the order every call below uses
-        return {"post": _op(summary, ok, body, params=counter_param, body_required=required)}
+        return {"post": _op(summary, ok, body, params=[*counter_param, IDEMPOTENCY_HEADER],
+                            body_required=required)}
 
     return {
         "openapi": "3.1.0",
@@ -232,7 +277,7 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                            _ok("Rating target or null"), auth=False, errors=(401, 404), params=counter_param),
                 "post": _op("Rate the visit this counter just finished", _ok("Rated", code=201),
                             counter_rating_schema(rating_levels), errors=(400, 401, 403, 404, 409),
-                            params=counter_param)},
+                            params=[*counter_param, IDEMPOTENCY_HEADER])},
             "/api/v1/ratings": {"post": _op("Rate a served ticket (the ticket id is the capability)",
                                             _ok("Rated", code=201), rating_schema(rating_levels),
                                             auth=False, errors=(400, 401, 404, 409))},
@@ -247,6 +292,12 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                         "schema": {"type": "string", "format": "binary"}}}}},
                 params=date_params, errors=(400, 401, 403))},
+            "/api/v1/devices/health": {"put": _op(
+                "A device bridge's report of its RS485 devices (device token with the counter scope)",
+                _ok("Kept"), DEVICE_HEALTH, errors=(400, 401, 403, 409, 413))},
+            "/api/v1/devices": {"get": _op(
+                "RS485 device health as the bridges last reported it (manager, admin)",
+                _ok("Bridges and devices"), errors=(401, 403))},
             **panel_paths(counter_param, ticket_ref),
             **(extra_paths or {}),
         }),

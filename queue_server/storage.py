@@ -216,9 +216,36 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER config_audit_no_delete BEFORE DELETE ON config_audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # v7: Idempotency-Key of counter actions and ratings (a retried request is answered from
+    # here, never applied twice). `events`: [kind, ticket id] of the events the action logged, in
+    # the SAME transaction as the action (see SqliteStore.idempotent).
+    """
+    CREATE TABLE idempotency (
+        principal TEXT NOT NULL,
+        key TEXT NOT NULL,
+        route TEXT NOT NULL,
+        events TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (principal, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_created ON idempotency (created_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# How long an Idempotency-Key is remembered: far longer than any client retries (the bridge
+# retries for as long as the hub is down; a week covers a long outage), far shorter than the
+# 65535 presses a device needs to reuse a sequence number (PROTOCOL.md §5.2).
+IDEMPOTENCY_KEEP_S = 7 * 86400
+
+
+class IdempotencyScope:
+    """One request's Idempotency-Key while its action runs (SqliteStore.idempotent)."""
+
+    def __init__(self, principal: str, key: str, route: str) -> None:
+        self.principal, self.key, self.route = principal, key, route
+        self.recorded = False
 
 
 class StoreLocked(RuntimeError):
@@ -297,6 +324,8 @@ class SqliteUnitOfWork:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        # (kind, ticket id) of the events appended in the open transaction (Idempotency-Key)
+        self.appended: list[tuple[str, str | None]] = []
 
     def next_seq(self, day: date, origin_field: str) -> int:
         row = self.db.execute(
@@ -389,6 +418,7 @@ class SqliteUnitOfWork:
         return [_ticket(r) for r in rows]
 
     def append(self, event: Event) -> int:
+        self.appended.append((event.kind.value, event.ticket_id))
         cur = self.db.execute(
             "INSERT INTO events (at, day, kind, ticket_id, field_id, counter, staff, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -574,6 +604,7 @@ class SqliteStore:
         self.db.execute("PRAGMA synchronous = FULL")
         self.db.execute("PRAGMA foreign_keys = ON")
         self._mutex = threading.RLock()
+        self._scopes = threading.local()
         self._uow = SqliteUnitOfWork(self.db)
         # The reason the last write failed (full disk, I/O error…), None once a write succeeds.
         self.last_write_error: str | None = None
@@ -621,13 +652,71 @@ class SqliteStore:
         not a write failure and leaves that as it was."""
         with self._mutex, self._write():
             self.db.execute("BEGIN IMMEDIATE")
+            self._uow.appended = []
             try:
                 yield self._uow
+                self._record_idempotency(self._uow.appended)
                 self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
+
+    # -- Idempotency-Key (counter actions and ratings; api.py `once`)
+    @contextmanager
+    def idempotent(self, principal: str, key: str, route: str) -> Iterator[IdempotencyScope]:
+        """Within this block (in this thread), the first transaction that logs an event of the
+        action (not the day's close) also stores `key` with those events, in that transaction:
+        the action and its key are kept together or not at all. A second store of the same
+        (principal, key) fails the transaction (PRIMARY KEY), so the action cannot happen twice
+        even if two requests race."""
+        scope = IdempotencyScope(principal, key, route)
+        self._scopes.scope = scope
+        try:
+            yield scope
+        finally:
+            self._scopes.scope = None
+
+    def _record_idempotency(self, appended: list[tuple[str, str | None]]) -> None:
+        scope: IdempotencyScope | None = getattr(self._scopes, "scope", None)
+        if scope is None or scope.recorded:
+            return
+        events = [e for e in appended if e[0] != "closed_at_day_end"]
+        if not events:
+            return
+        self._insert_idempotency(scope, events)
+
+    def _insert_idempotency(self, scope: IdempotencyScope, events: list[tuple[str, str | None]]) -> None:
+        now = datetime.now(timezone.utc).timestamp()
+        self.db.execute("DELETE FROM idempotency WHERE created_at < ?", (now - IDEMPOTENCY_KEEP_S,))
+        self.db.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                        (scope.principal, scope.key, scope.route,
+                         json.dumps(events, separators=(",", ":")), now))
+        scope.recorded = True
+
+    def record_idempotency(self, scope: IdempotencyScope) -> None:
+        """Store a key whose action logged no event (e.g. 'next' with nobody waiting), so a
+        retry does not do later what the first request did not."""
+        if scope.recorded:
+            return
+        with self._mutex, self._write():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_idempotency(scope, [])
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    def idempotency_record(self, principal: str, key: str) -> tuple[str, list[tuple[str, str | None]]] | None:
+        """(route, events) stored for this caller's key, or None."""
+        with self._mutex:
+            row = self.db.execute("SELECT route, events, created_at FROM idempotency "
+                                  "WHERE principal = ? AND key = ?", (principal, key)).fetchone()
+        if row is None or row[2] < datetime.now(timezone.utc).timestamp() - IDEMPOTENCY_KEEP_S:
+            return None
+        return row[0], [tuple(e) for e in json.loads(row[1])]  # type: ignore[misc]
 
     @contextmanager
     def reading(self) -> Iterator[SqliteUnitOfWork]:

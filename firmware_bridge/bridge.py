@@ -1,0 +1,158 @@
+"""The bridge process: buses (master.BusMaster), the on-disk press queue (outbox.Outbox) and the
+hub link (hub.HubLink), wired together.
+
+What each display shows is computed here from the hub's picture of the hall (hub.HallView):
+- counter display / terminal: the counter's current number (MODE 1), `paused` (MODE 2), idle
+  (MODE 0), or the error state (MODE 3) while the hub's Socket.IO connection is down;
+- rating box: ready (MODE 1) while the hub is reachable, error (MODE 3) otherwise — presses are
+  queued in both (PROTOCOL.md §6.3);
+- lobby board: the latest calls, newest first, of its `counters` (all when empty);
+- numeric-led: the digits of the current number, `idle_value` when none, `error_value` (if set)
+  while the hub is unreachable (PROTOCOL.md §7).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from . import profile
+from .config import BridgeConfig, DeviceConfig
+from .hub import HallView, HubLink
+from .master import BusMaster
+from .outbox import Outbox
+
+log = logging.getLogger("firmware_bridge")
+
+
+def wanted_registers(d: DeviceConfig, view: HallView, rating_levels: int = 3) -> list[int]:
+    """The holding registers device `d` should show now (see the module docstring);
+    `rating_levels`: how many levels the hub's [ratings] has (a rating box's LEVELS, 3..5)."""
+    o = d.options
+    connected = view.connected
+    if d.kind == "lobby-board":
+        size = o["rows"] or profile.LOBBY_MAX_ROWS
+        rows = view.latest(o["counters"], size)
+        mode = profile.MODE_ERROR if not connected else (profile.MODE_NUMBER if rows else profile.MODE_IDLE)
+        seq = sum(view.counter(c)[1] for _n, c in rows[:1])
+        return profile.lobby_block(mode, rows, size, call_seq=seq, blink_s=o["blink_s"],
+                                   brightness=o["brightness"], watchdog_s=o["watchdog_s"])
+    assert d.counter is not None
+    tile, call_seq, waiting = view.counter(d.counter)
+    current = ((tile or {}).get("current") or {}).get("number")
+    paused = (tile or {}).get("status") == "paused"
+    if d.kind == "rating-box":
+        mode = profile.MODE_NUMBER if connected else profile.MODE_ERROR
+        return profile.rating_block(mode, thanks_s=o["thanks_s"], brightness=o["brightness"],
+                                    watchdog_s=o["watchdog_s"], levels=max(3, min(5, rating_levels)))
+    if d.kind == "numeric-led":
+        if not connected and o["error_value"] >= 0:
+            value = o["error_value"]
+        elif current and not paused:
+            value = profile.numeric_value(current, o["digits"])
+        else:
+            value = o["idle_value"]
+        if o["function"] == 16 and value > 0xFFFF:
+            return [value >> 16, value & 0xFFFF]
+        return [value & 0xFFFF] if value <= 0xFFFF else [value >> 16, value & 0xFFFF]
+    if not connected:
+        mode, text = profile.MODE_ERROR, ""
+    elif paused:
+        mode, text = profile.MODE_PAUSED, ""
+    elif current:
+        mode, text = profile.MODE_NUMBER, current
+    else:
+        mode, text = profile.MODE_IDLE, ""
+    try:
+        return profile.display_block(mode, text, counter=d.counter, call_seq=call_seq,
+                                     blink_s=o["blink_s"], brightness=o["brightness"],
+                                     watchdog_s=o["watchdog_s"], waiting=waiting)
+    except profile.ProfileError:
+        log.warning("device %s: number %r cannot be shown", d.id, text)
+        return profile.display_block(mode, "", counter=d.counter, call_seq=call_seq,
+                                     blink_s=o["blink_s"], brightness=o["brightness"],
+                                     watchdog_s=o["watchdog_s"], waiting=waiting)
+
+
+class Bridge:
+    """Everything one `firmware-bridge` process runs. `start()`, then `wait()` or `stop()`."""
+
+    def __init__(self, cfg: BridgeConfig) -> None:
+        if not cfg.token:
+            raise ValueError("no device token: give [bridge] token or --token")
+        self.cfg = cfg
+        self.view = HallView()
+        self.outbox = Outbox(cfg.data, cfg.queue_max)
+        self.buses: dict[str, BusMaster] = {}
+        for bus in cfg.buses:
+            devs = [d for d in cfg.devices if d.bus == bus.name]
+            self.buses[bus.name] = BusMaster(bus, devs, self.outbox, poll_ms=cfg.poll_ms,
+                                             refresh_s=cfg.refresh_s)
+        self._by_id = {d.id: d for d in cfg.devices}
+        self.link = HubLink(cfg.hub, cfg.token, self.view, self.outbox, self.refresh_displays,
+                            lambda device: self._by_id[device].options.get("finish_outcome", "received")
+                            if device in self._by_id else "received")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def refresh_displays(self) -> None:
+        """Recompute every display's registers from the hall view (the bus writes changes)."""
+        for d in self.cfg.devices:  # every kind has holding registers to show
+            self.buses[d.bus].show(d.unit, wanted_registers(d, self.view, self.cfg.rating_levels))
+
+    def health_report(self) -> dict[str, Any]:
+        devices = []
+        for bus in self.buses.values():
+            for d, h in bus.health():
+                devices.append({"id": d.id, "bus": d.bus, "unit": d.unit, "kind": d.kind,
+                                "counter": d.counter, "name": d.name, **h})
+        return {
+            "bridge": {
+                "id": self.cfg.bridge_id,
+                "reported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "hub_reachable": self.view.connected and self.link.http_ok,
+                "queued_presses": self.outbox.size(),
+                "queue_max": self.cfg.queue_max,
+                "refused_presses": self.outbox.refused,
+                "error": self.link.last_error,
+                "buses": [{"name": b.bus.name, "port": b.bus.port, "baud": b.bus.baud}
+                          for b in self.buses.values()],
+            },
+            "devices": devices,
+        }
+
+    def _health_loop(self) -> None:
+        while not self._stop.wait(self.cfg.health_s):
+            self.link.report_health(self.health_report())
+
+    def start(self) -> None:
+        self.refresh_displays()  # error state until the hub answers
+        for bus in self.buses.values():
+            bus.start()
+        for target, name in ((self.link.connect_forever, "hub-connect"),
+                             (self.link.run_delivery, "hub-delivery"),
+                             (self._health_loop, "health")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.link.stop()
+        for bus in self.buses.values():
+            bus.stop()
+        for bus in self.buses.values():
+            bus.join(timeout=3)
+
+    def wait(self) -> None:
+        """Run until SIGTERM or SIGINT."""
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+        while not done.wait(1.0):
+            pass
+        log.info("stopping")
+        self.stop()
