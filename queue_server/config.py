@@ -235,6 +235,7 @@ def _hours(r: _Reader, value: Any, path: list[str | int], base: WorkingHours | N
 SECTIONS = {
     "center", "hours", "queue", "priority", "ratings", "auth", "fields", "counters", "staff",
     "devices", "kiosk", "printer", "printers", "voice", "display", "gpio", "server",
+    "reports",
 }
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
@@ -248,6 +249,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "poll_seconds": float, "confirm_timeout": float},
     "voice": {"engine": str, "template": str, "clips_dir": str, "speed": int, "chime": bool},
     "display": {"latest_calls": int, "flash_seconds": int},
+    "reports": {"target_wait_min": (int, float)},  # statistics and report tables (stats.py)
     "gpio": {"pin_factory": str, "buttons": list, "paper_low_pin": (int, str),
              "status_led_pin": (int, str), "buzzer_pin": (int, str), "press_interval": float,
              "max_per_minute": int, "bounce_time": float},
@@ -267,6 +269,7 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "server.ping_timeout": (1, 300),
     "server.send_timeout": (1, 300),
     "server.min_free_mb": (0, 1_000_000),
+    "reports.target_wait_min": (1, 480),
 }
 
 

@@ -138,6 +138,54 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, key)
     ) WITHOUT ROWID;
     """,
+    # v8 (issue 11, statistics; the lead renumbers at merge): one row per call of a visit — its
+    # field, counter, staff, call time, wait and how that service ended — kept by triggers on the
+    # event log, so statistics for a year read two tables instead of decoding every event's JSON
+    # (queue_server/stats.py, docs/statistics.md). Existing calls are filled in from the log.
+    # A `no_show` closes the visit's latest call even if "next" had already closed it as
+    # finished (a no-show marked afterwards); every other closing event closes an open call only.
+    """
+    CREATE TABLE visit_calls (
+        call_event INTEGER PRIMARY KEY,
+        ticket_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        field_id TEXT,
+        counter INTEGER,
+        staff TEXT,
+        called_at REAL NOT NULL,
+        wait_seconds REAL,
+        ended_at REAL,
+        end_kind TEXT
+    );
+    CREATE INDEX visit_calls_day ON visit_calls (day);
+    CREATE INDEX visit_calls_ticket ON visit_calls (ticket_id, call_event);
+    CREATE TRIGGER visit_calls_open AFTER INSERT ON events WHEN NEW.kind = 'called'
+        BEGIN
+            INSERT INTO visit_calls (call_event, ticket_id, day, field_id, counter, staff,
+                                     called_at, wait_seconds)
+            VALUES (NEW.id, NEW.ticket_id, NEW.day, NEW.field_id, NEW.counter, NEW.staff, NEW.at,
+                    json_extract(NEW.data, '$.wait_seconds'));
+        END;
+    CREATE TRIGGER visit_calls_close AFTER INSERT ON events
+        WHEN NEW.kind IN ('finished', 'transferred', 'no_show', 'cancelled', 'closed_at_day_end')
+        BEGIN
+            UPDATE visit_calls SET ended_at = NEW.at, end_kind = NEW.kind
+            WHERE call_event = (SELECT MAX(call_event) FROM visit_calls
+                                WHERE ticket_id = NEW.ticket_id AND call_event < NEW.id)
+              AND (end_kind IS NULL OR NEW.kind = 'no_show');
+        END;
+    INSERT INTO visit_calls (call_event, ticket_id, day, field_id, counter, staff, called_at,
+                             wait_seconds)
+        SELECT id, ticket_id, day, field_id, counter, staff, at, json_extract(data, '$.wait_seconds')
+        FROM events WHERE kind = 'called';
+    UPDATE visit_calls SET (ended_at, end_kind) = (
+        SELECT e.at, e.kind FROM events e
+        WHERE e.ticket_id = visit_calls.ticket_id AND e.id > visit_calls.call_event
+          AND e.kind IN ('finished', 'transferred', 'no_show', 'cancelled', 'closed_at_day_end')
+          AND NOT EXISTS (SELECT 1 FROM visit_calls n WHERE n.ticket_id = visit_calls.ticket_id
+                          AND n.call_event > visit_calls.call_event AND n.call_event < e.id)
+        ORDER BY (e.kind = 'no_show') DESC, e.id LIMIT 1);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
