@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from tests.stats.conftest import ScriptedHub
 
@@ -111,3 +112,18 @@ def test_another_range_is_empty_and_ratios_are_null(day_hub: ScriptedHub) -> Non
     assert r.status_code == 200
     t = r.json()["totals"]
     assert (t["issued"], t["no_show_pct"], t["within_target_pct"], t["wait_min"]["avg"]) == (0, None, None, None)
+
+
+def test_the_answer_is_what_the_openapi_document_describes(day_hub: ScriptedHub, data: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+
+    from queue_server import report_tables
+
+    doc = requests.get(f"{day_hub.hub.url}/api/v1/openapi.json", timeout=10).json()
+    schema = doc["paths"]["/api/v1/stats"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    Draft202012Validator(schema).validate(data)
+    # a figure the document does not know is caught
+    broken = {**data, "totals": {**data["totals"], "issued": "six"}}
+    assert not Draft202012Validator(schema).is_valid(broken)
+    name = doc["paths"]["/api/v1/reports/{name}.csv"]["get"]["parameters"][0]
+    assert name["schema"]["enum"] == [*report_tables.TABLES, "all"]
