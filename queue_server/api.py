@@ -637,11 +637,13 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         return jsonify({
             "from": data["from"], "to": data["to"], "lang": lang,
             "center": service.rules.center_name,
+            "staff_names": {u: a.name for u, a in getattr(auth.config, "staff", {}).items() if a.name},
             "tables": [{"key": t.key, "title": title_lines(t, service.rules.center_name, first, last, lang)[1],
                         "groups": [{"text": g, "span": n} for g, n in t.group_headers(lang)],
                         "headers": t.headers(lang),
                         "rows": [[cell_text(v, lang) for v in r] for r in t.rows],
-                        "note": t.note_vi if lang == "vi" else t.note_en} for t in tables],
+                        "note": t.note_vi if lang == "vi" else t.note_en,
+                        "summary_rows": t.summary_rows} for t in tables],
             "stats": data,
         })
 

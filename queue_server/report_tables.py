@@ -73,6 +73,7 @@ class Table:
     groups: list[tuple[str, str, int]] = field(default_factory=list)
     note_vi: str = ""
     note_en: str = ""
+    summary_rows: int = 0  # the last rows are totals / averages (Tổng cộng, Trung bình …)
 
     def title(self, lang: str) -> str:
         return self.title_vi if lang == "vi" else self.title_en
@@ -103,7 +104,7 @@ def satisfaction_table(data: dict[str, Any], rules: CenterRules) -> Table:
         row += [count, share]
     return Table("satisfaction", "Kết quả đánh giá mức độ hài lòng của công dân, tổ chức",
                  "Citizen and organisation satisfaction", columns, [row],
-                 groups=[("", "", 1), ("Trong đó:", "Of which:", 2 * len(counts))])
+                 groups=[("", "", 1), ("Trong đó:", "Of which:", 2 * len(counts))], summary_rows=1)
 
 
 def staff_ratings_table(data: dict[str, Any], rules: CenterRules,
@@ -129,7 +130,7 @@ def staff_ratings_table(data: dict[str, Any], rules: CenterRules,
             for s in data["by_staff"] if s["satisfaction"]["total"]]
     rows.append(row("Tổng cộng", data["satisfaction"]))
     return Table("staff-ratings", "Kết quả đánh giá công chức tiếp nhận",
-                 "Ratings per staff member", columns, rows, groups=groups)
+                 "Ratings per staff member", columns, rows, groups=groups, summary_rows=1)
 
 
 _FIELD_COLUMNS = [
@@ -168,7 +169,7 @@ def fields_table(data: dict[str, Any]) -> Table:
                  note_vi="Một lượt được chuyển lĩnh vực được tính ở mỗi lĩnh vực đã phục vụ và "
                          "một lần ở dòng Tổng cộng.",
                  note_en="A transferred visit counts in every field that served it and once in "
-                         "the total.")
+                         "the total.", summary_rows=1)
 
 
 def counters_table(data: dict[str, Any]) -> Table:
@@ -193,7 +194,7 @@ def visits_daily_table(data: dict[str, Any]) -> Table:
     rows.append(["Tổng cộng", data["totals"]["served"], data["totals"]["dossiers"]])
     rows.append(["Trung bình mỗi ngày", _dec(data["served_per_day"]), _dec(data["dossiers_per_day"])])
     return Table("visits-daily", "Lượt tiếp công dân và hồ sơ tiếp nhận trực tiếp theo ngày",
-                 "Citizens served and dossiers received per day", columns, rows)
+                 "Citizens served and dossiers received per day", columns, rows, summary_rows=2)
 
 
 def _dec(value: float | None) -> Decimal | None:
@@ -216,7 +217,8 @@ def staff_monthly_table(data: dict[str, Any], names: dict[str, str] | None = Non
                  _dec(round(sum(e["served"] for e in entries) / n, 2)) if n else None,
                  _dec(round(sum(e["dossiers"] for e in entries) / n, 2)) if n else None])
     return Table("staff-monthly", "Lượt tiếp công dân và hồ sơ tiếp nhận theo công chức, theo tháng",
-                 "Citizens served and dossiers per staff member per month", columns, rows)
+                 "Citizens served and dossiers per staff member per month", columns, rows,
+                 summary_rows=1)
 
 
 def hours_table(data: dict[str, Any]) -> Table:
