@@ -31,19 +31,19 @@ The rules that keep the published figures honest:
   measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
   them down), and counted in `clock_anomalies` so the exclusion is visible.
 
-Reading: `from_store` takes three SQL reads in one snapshot — the tickets of the range, their
-calls (table `visit_calls`, kept by triggers on the event log: storage migration "v8") and the
-counters' pauses — and one pass in Python over each. No event's JSON is decoded at read time.
+Reading: `compute` aggregates in SQL inside one read transaction — GROUP BY over the tickets of
+the range and over `visit_calls` (one row per call, kept by triggers on the event log: storage
+migration "v8"), window functions (ROW_NUMBER over each group sorted) for the median and the
+nearest-rank p90 — and Python only rolls the day × hour × priority counts up. No event's JSON is
+decoded at read time except the pauses'.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter as Tally
 from collections import defaultdict
 from datetime import date, datetime, timezone
-from statistics import median
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .core.models import CLOSED_AT_DAY_END, CenterRules
@@ -54,21 +54,6 @@ WAIT_BINS = (5, 10, 15, 20, 30, 45, 60)
 _SERVED_ENDS = ("finished", "transferred")
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of `values` (non-empty): the ⌈q·n⌉-th smallest, q in (0, 1]."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(round(q * len(ordered), 9)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def summary(minutes: list[float]) -> dict[str, float | None]:
-    """{"avg", "median", "p90"} of durations in minutes, 2 places; all None for no values."""
-    if not minutes:
-        return {"avg": None, "median": None, "p90": None}
-    return {"avg": round(math.fsum(minutes) / len(minutes), 2), "median": round(median(minutes), 2),
-            "p90": round(percentile(minutes, 0.9), 2)}
-
-
 def pct(part: int, whole: int) -> float | None:
     """Percent with 2 places (round half to even on the float); None when `whole` is 0."""
     return round(100.0 * part / whole, 2) if whole else None
@@ -76,51 +61,6 @@ def pct(part: int, whole: int) -> float | None:
 
 def _per(total: float, count: int) -> float | None:
     return round(total / count, 2) if count else None
-
-
-class Bucket:
-    """What one row of a statistics table accumulates: counts, durations (minutes), ratings."""
-
-    __slots__ = ("issued", "served", "no_show", "cancelled", "day_end", "print_failed", "waiting",
-                 "dossiers", "transferred", "waits", "services", "anomalies", "ratings", "visits",
-                 "pauses", "paused_s")
-
-    def __init__(self) -> None:
-        self.issued = self.served = self.no_show = self.cancelled = self.day_end = 0
-        self.print_failed = self.waiting = self.dossiers = self.transferred = self.anomalies = 0
-        self.pauses = 0
-        self.paused_s = 0.0
-        self.waits: list[float] = []
-        self.services: list[float] = []
-        self.ratings: Tally[int] = Tally()
-        self.visits: set[str] = set()
-
-    def wait(self, seconds: float | None) -> None:
-        if seconds is None:
-            return
-        if seconds < 0:
-            self.anomalies += 1
-        else:
-            self.waits.append(seconds / 60.0)
-
-    def service(self, seconds: float) -> None:
-        if seconds < 0:
-            self.anomalies += 1
-        else:
-            self.services.append(seconds / 60.0)
-
-    def block(self, target: float) -> dict[str, Any]:
-        within = sum(1 for w in self.waits if w <= target)
-        return {
-            "issued": self.issued, "served": self.served, "no_show": self.no_show,
-            "cancelled": self.cancelled, "closed_at_day_end": self.day_end,
-            "print_failed": self.print_failed, "waiting": self.waiting, "dossiers": self.dossiers,
-            "transferred": self.transferred,
-            "no_show_pct": pct(self.no_show, self.issued), "cancelled_pct": pct(self.cancelled, self.issued),
-            "wait_min": summary(self.waits), "service_min": summary(self.services),
-            "within_target": within, "within_target_pct": pct(within, len(self.waits)),
-            "clock_anomalies": self.anomalies,
-        }
 
 
 def satisfaction(counts: Tally[int], levels: tuple[str, ...]) -> dict[str, Any]:
@@ -138,172 +78,232 @@ def _local(ts: float, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc).astimezone(tz)
 
 
-def compute(visits: Iterable[tuple], calls: Iterable[tuple], pauses: Iterable[tuple],
-            rules: CenterRules, first: date, last: date,
-            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
-    """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict.
+def _weekday_sql(day: str) -> str:
+    return f"((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7)"  # 0 = Monday
 
-    `visits`: one tuple per ticket of the range — (id, day "YYYY-MM-DD", issued_at epoch s,
-    origin_field, field_id, priority 0/1, status, closed_reason, counter, staff, dossiers, rating,
-    print_pending 0/1, called_at, finished_at), as `read_rows` returns them. `calls`: one tuple per call in event order —
-    (ticket_id, field_id, counter, staff, called_at, wait_seconds, ended_at, end_kind).
-    `pauses`: (kind "counter_paused"|"counter_resumed", counter, staff, paused_seconds).
+
+class _Local:
+    """SQL for a timestamp's local hour and month in the center's zone. A zone whose offset does
+    not change over the range (Vietnam: always +07:00) is a plain `strftime` modifier; otherwise
+    a SQL function (Python, per row) converts with zoneinfo."""
+
+    def __init__(self, db: Any, tz: ZoneInfo, first: date, last: date) -> None:
+        offsets = {tz.utcoffset(datetime(d.year, d.month, d.day, 12))
+                   for d in (date.fromordinal(o) for o in range(first.toordinal() - 1, last.toordinal() + 2))}
+        if len(offsets) == 1:
+            minutes = int(next(iter(offsets)).total_seconds() // 60)  # type: ignore[union-attr]
+            self.hour = lambda col: f"CAST(strftime('%H', {col}, 'unixepoch', '{minutes:+d} minutes') AS INTEGER)"
+            self.month = lambda col: f"strftime('%Y-%m', {col}, 'unixepoch', '{minutes:+d} minutes')"
+        else:
+            db.create_function("qs_local_hour", 1, lambda ts: _local(ts, tz).hour, deterministic=True)
+            db.create_function("qs_local_month", 1, lambda ts: _local(ts, tz).strftime("%Y-%m"),
+                               deterministic=True)
+            self.hour = lambda col: f"qs_local_hour({col})"
+            self.month = lambda col: f"qs_local_month({col})"
+
+
+def _dist(db: Any, source: str, params: dict[str, Any], target: float) -> dict[Any, dict[str, Any]]:
+    """Distribution per group of `source` (SQL yielding `g`, `x` minutes): n, sum, within target,
+    negatives (clock anomalies) and the ranks the median and nearest-rank p90 need, in one
+    window query (SQLite sorts; Python picks three values per group)."""
+    rows = db.execute(f"""
+        SELECT g, n, s, within, neg, rn - neg AS k, x FROM (
+            SELECT g, x, ROW_NUMBER() OVER w AS rn,
+                   SUM(x >= 0) OVER p AS n, SUM(CASE WHEN x >= 0 THEN x END) OVER p AS s,
+                   SUM(x >= 0 AND x <= :target) OVER p AS within, SUM(x < 0) OVER p AS neg
+            FROM ({source}) WHERE x IS NOT NULL
+            WINDOW p AS (PARTITION BY g), w AS (PARTITION BY g ORDER BY x))
+        WHERE rn = 1 OR rn - neg IN ((n + 1) / 2, n / 2 + 1, (9 * n + 9) / 10)""",
+        {**params, "target": target}).fetchall()
+    out: dict[Any, dict[str, Any]] = {}
+    for g, n, total, within, neg, k, x in rows:
+        d = out.setdefault(g, {"n": n, "sum": total or 0.0, "within": within, "neg": neg, "at": {}})
+        if k >= 1:
+            d["at"][k] = x
+    return out
+
+
+_EMPTY = {"n": 0, "sum": 0.0, "within": 0, "neg": 0, "at": {}}
+
+
+def _summary_of(d: dict[str, Any]) -> dict[str, float | None]:
+    n = d["n"]
+    if not n:
+        return {"avg": None, "median": None, "p90": None}
+    at = d["at"]
+    return {"avg": round(d["sum"] / n, 2), "median": round((at[(n + 1) // 2] + at[n // 2 + 1]) / 2, 2),
+            "p90": round(at[(9 * n + 9) // 10], 2)}
+
+
+_COUNTS = ("issued", "served", "no_show", "cancelled", "closed_at_day_end", "print_failed", "waiting",
+           "dossiers", "transferred")
+
+
+def _block(counts: dict[str, int], wait: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
+    c = {k: int(counts.get(k) or 0) for k in _COUNTS}
+    return {
+        **c,
+        "no_show_pct": pct(c["no_show"], c["issued"]), "cancelled_pct": pct(c["cancelled"], c["issued"]),
+        "wait_min": _summary_of(wait), "service_min": _summary_of(service),
+        "within_target": wait["within"], "within_target_pct": pct(wait["within"], wait["n"]),
+        "clock_anomalies": wait["neg"] + service["neg"],
+    }
+
+
+def compute(db: Any, rules: CenterRules, first: date, last: date,
+            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+    """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict, read
+    from the SQLite connection `db` inside the caller's read transaction (tables `tickets` and
+    `visit_calls`, the pause events). Aggregation happens in SQL (GROUP BY, and window functions
+    for medians and percentiles); Python only rolls the day × hour × priority counts up.
     Shapes of the answer: docs/statistics.md and the OpenAPI document (`Statistics`)."""
-    tz = rules.timezone
     target = float(target_wait_min)
-    total = Bucket()
-    by_field: dict[str, Bucket] = defaultdict(Bucket)
-    by_counter: dict[int, Bucket] = defaultdict(Bucket)
-    by_staff: dict[str, Bucket] = defaultdict(Bucket)
-    by_hour: dict[int, Bucket] = defaultdict(Bucket)
-    by_weekday: dict[int, Bucket] = defaultdict(Bucket)
-    by_day: dict[str, Bucket] = defaultdict(Bucket)
-    by_priority: dict[bool, Bucket] = defaultdict(Bucket)
+    cur = db.cursor()
+    cur.row_factory = None
+    span = {"first": first.isoformat(), "last": last.isoformat()}
+    local = _Local(db, rules.timezone, first, last)
+    levels = rules.rating_levels
+    n_levels = len(levels)
+    weekday = _weekday_sql("day")
+    hour = local.hour("issued_at")
+    tickets = ("(SELECT *, (print_pending = 1 AND status = 'cancelled') AS pf FROM tickets "
+               "WHERE day BETWEEN :first AND :last)")
+    ratings_sql = ", ".join(f"SUM(status = 'done' AND rating = {i})" for i in range(1, n_levels + 1))
+
+    # --- visit-level counts per day × local hour × priority, rolled up in Python
+    total: dict[str, Any] = Tally()
+    by_day: dict[str, Tally[str]] = defaultdict(Tally)
+    by_hour: dict[int, Tally[str]] = defaultdict(Tally)
+    by_weekday: dict[int, Tally[str]] = defaultdict(Tally)
+    by_priority: dict[bool, Tally[str]] = defaultdict(Tally)
+    ratings: dict[Any, Tally[int]] = defaultdict(Tally)
     hour_days: dict[int, set[str]] = defaultdict(set)
     weekday_days: dict[int, set[str]] = defaultdict(set)
-    staff_month: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # visits, dossiers
-    month_totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # visits, served, dossiers
+    weekday_of: dict[str, int] = {}
+    rows = cur.execute(f"""
+        SELECT day, {hour}, priority, SUM(NOT pf), SUM(pf), SUM(status = 'done'),
+               SUM(status = 'no_show'), SUM(status = 'cancelled' AND NOT pf AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+               SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+               SUM(status IN ('waiting', 'called')),
+               SUM(CASE WHEN status = 'done' THEN COALESCE(dossiers, 0) END), {ratings_sql}
+        FROM {tickets} GROUP BY 1, 2, 3""", span).fetchall()
+    names = ("issued", "print_failed", "served", "no_show", "cancelled", "closed_at_day_end", "waiting", "dossiers")
+    for day, h, priority, *values in rows:
+        counts = dict(zip(names, (v or 0 for v in values)))
+        w = weekday_of.get(day)
+        if w is None:
+            w = weekday_of[day] = date.fromisoformat(day).weekday()
+        for bucket in (total, by_day[day], by_hour[h], by_weekday[w]):
+            bucket.update(counts)
+        by_priority[bool(priority)].update({k: v for k, v in counts.items() if k != "print_failed"})
+        for i, v in enumerate(values[len(names):], start=1):
+            if v:
+                for key in ("total", ("day", day), ("hour", h), ("weekday", w), ("priority", bool(priority))):
+                    ratings[key][i] += v
+        if counts["issued"]:
+            hour_days[h].add(day)
+            weekday_days[w].add(day)
+
+    # --- visit-level waits (first call − issue) and services (finish − its call)
+    visit_waits = "SELECT {g} AS g, wait_seconds / 60.0 AS x FROM visit_calls WHERE day BETWEEN :first AND :last AND first_call = 1"
+    visit_services = ("SELECT {g} AS g, (finished_at - called_at) / 60.0 AS x FROM tickets "
+                      "WHERE day BETWEEN :first AND :last AND status = 'done' AND called_at IS NOT NULL")
+    groupings = {"total": "0", "day": "day", "hour": local.hour("issued_at"), "weekday": weekday,
+                 "priority": "priority"}
+    waits = {k: _dist(cur, visit_waits.format(g=g), span, target) for k, g in groupings.items()}
+    services = {k: _dist(cur, visit_services.format(g=g), span, target) for k, g in groupings.items()}
+
+    # --- per field, counter, staff: calls (a transferred visit counts in each field it was served in)
+    call_waits = ("SELECT {g} AS g, field_wait_seconds / 60.0 AS x FROM visit_calls "
+                  "WHERE day BETWEEN :first AND :last AND {g} IS NOT NULL")
+    call_services = ("SELECT {g} AS g, (ended_at - called_at) / 60.0 AS x FROM visit_calls "
+                     "WHERE day BETWEEN :first AND :last AND end_kind IN ('finished', 'transferred') AND {g} IS NOT NULL")
+    desks: dict[str, dict[Any, Tally[str]]] = {}
+    desk_waits: dict[str, dict[Any, dict[str, Any]]] = {}
+    desk_services: dict[str, dict[Any, dict[str, Any]]] = {}
+    for col in ("field_id", "counter", "staff"):
+        desk_waits[col] = _dist(cur, call_waits.format(g=col), span, target)
+        desk_services[col] = _dist(cur, call_services.format(g=col), span, target)
+        desks[col] = defaultdict(Tally)
+        for g, visits, served, no_show, moved, dossiers in cur.execute(f"""
+                SELECT {col}, COUNT(DISTINCT ticket_id),
+                       COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+                       SUM(end_kind = 'no_show'), SUM(end_kind = 'transferred'),
+                       SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) END)
+                FROM visit_calls WHERE day BETWEEN :first AND :last AND {col} IS NOT NULL GROUP BY 1""", span):
+            desks[col][g].update({"issued": visits, "served": served, "no_show": no_show or 0,
+                                  "transferred": moved or 0, "dossiers": dossiers or 0})
+    fields = desks["field_id"]
+    for c in fields.values():  # a field's visits are those issued there; its no-shows end there
+        c["issued"] = c["no_show"] = 0
+    for fid, issued, failed in cur.execute(
+            f"SELECT origin_field, SUM(NOT pf), SUM(pf) FROM {tickets} GROUP BY 1", span):
+        fields[fid].update({"issued": issued or 0, "print_failed": failed or 0})
+    for fid, no_show, cancelled, day_end, waiting in cur.execute(f"""
+            SELECT field_id, SUM(status = 'no_show'),
+                   SUM(status = 'cancelled' AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+                   SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+                   SUM(status IN ('waiting', 'called'))
+            FROM {tickets} WHERE NOT pf GROUP BY 1""", span):
+        fields[fid].update({"no_show": no_show or 0, "cancelled": cancelled or 0,
+                            "closed_at_day_end": day_end or 0, "waiting": waiting or 0})
+    for counter, staff, rating, n in cur.execute(
+            f"SELECT counter, staff, rating, COUNT(*) FROM {tickets} WHERE status = 'done' "
+            "AND rating IS NOT NULL GROUP BY 1, 2, 3", span):
+        if counter is not None:
+            ratings[("counter", counter)][rating] += n
+            desks["counter"].setdefault(counter, Tally())
+        if staff:
+            ratings[("staff", staff)][rating] += n
+            desks["staff"].setdefault(staff, Tally())
+    pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
+    for counter, staff, paused, seconds in cur.execute("""
+            SELECT counter, staff, SUM(kind = 'counter_paused'),
+                   SUM(CASE WHEN kind = 'counter_resumed' AND ps >= 0 THEN ps END)
+            FROM (SELECT counter, staff, kind, json_extract(data, '$.paused_seconds') AS ps FROM events
+                  WHERE day BETWEEN :first AND :last AND kind IN ('counter_paused', 'counter_resumed'))
+            GROUP BY 1, 2""", span):
+        for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
+            pauses[key][0] += paused or 0
+            pauses[key][1] += seconds or 0.0
+            desks[key[0]].setdefault(key[1], Tally())
+    staff_month = cur.execute(f"""
+        SELECT staff, {local.month('called_at')} AS month,
+               COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+               SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) ELSE 0 END)
+        FROM visit_calls WHERE day BETWEEN :first AND :last AND staff IS NOT NULL GROUP BY 1, 2
+        HAVING COUNT(CASE WHEN end_kind IN ('finished', 'transferred') THEN 1 END) > 0
+        ORDER BY 1, 2""", span).fetchall()
+    bins = cur.execute(f"""
+        SELECT CASE {' '.join(f'WHEN x <= {b} THEN {i}' for i, b in enumerate(WAIT_BINS))}
+                    ELSE {len(WAIT_BINS)} END, COUNT(*)
+        FROM (SELECT wait_seconds / 60.0 AS x FROM visit_calls
+              WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds >= 0) GROUP BY 1""", span).fetchall()
     wait_bins = [0] * (len(WAIT_BINS) + 1)
+    for i, n in bins:
+        wait_bins[i] = n
 
-    # One entry per real visit: (issued_at, dossiers, the buckets its visit-level figures go to).
-    live: dict[str, tuple[float, int, tuple[Bucket, ...], str]] = {}
-    hour_cache: dict[int, tuple[int, int]] = {}
-    for (tid, day, issued_at, origin, field_id, priority, status, closed, counter, staff,
-         dossiers, rating, print_pending, called_at, finished_at) in visits:
-        hour_key = int(issued_at // 3600)
-        local = hour_cache.get(hour_key)
-        if local is None:
-            moment = _local(issued_at, tz)
-            local = hour_cache[hour_key] = (moment.hour, moment.weekday())
-        hour, weekday = local
-        if print_pending and status == "cancelled":
-            for b in (total, by_field[origin], by_hour[hour], by_weekday[weekday], by_day[day]):
-                b.print_failed += 1
-            continue
-        groups = (total, by_hour[hour], by_weekday[weekday], by_day[day], by_priority[bool(priority)])
-        hour_days[hour].add(day)
-        weekday_days[weekday].add(day)
-        month = month_totals[day[:7]]
-        month[0] += 1
-        for b in groups:
-            b.issued += 1
-        by_field[origin].issued += 1
-        final = by_field[field_id]
-        if status == "done":
-            month[1] += 1
-            month[2] += dossiers or 0
-            for b in groups:
-                b.served += 1
-                b.dossiers += dossiers or 0
-                if called_at is not None and finished_at is not None:
-                    b.service(finished_at - called_at)  # finish − its call (the last call)
-            if rating is not None:
-                for b in groups:
-                    b.ratings[rating] += 1
-                if counter is not None:
-                    by_counter[counter].ratings[rating] += 1
-                if staff:
-                    by_staff[staff].ratings[rating] += 1
-        elif status == "no_show":
-            for b in (*groups, final):
-                b.no_show += 1
-        elif status == "cancelled":
-            if closed == CLOSED_AT_DAY_END:
-                for b in (*groups, final):
-                    b.day_end += 1
-            else:
-                for b in (*groups, final):
-                    b.cancelled += 1
-        else:  # waiting or called: still open (today)
-            for b in (*groups, final):
-                b.waiting += 1
-        live[tid] = (issued_at, dossiers or 0, groups, origin)
+    def visit_block(kind: str, g: Any, counts: Tally[str]) -> dict[str, Any]:
+        return _block(counts, waits[kind].get(g, _EMPTY), services[kind].get(g, _EMPTY))
 
-    # The calls, in event order: waits per visit and per field, services per field/counter/staff.
-    first_wait_done: set[str] = set()
-    field_seen: set[tuple[str, str]] = set()  # (visit, field) whose wait is counted
-    served_in: set[tuple[str, str]] = set()
-    served_at: set[tuple[str, int | None]] = set()
-    served_by: set[tuple[str, str | None]] = set()
-    entered: dict[str, float] = {}  # visit → when it entered its current field (transfer time)
-    for tid, field_id, counter, staff, called_at, wait_s, ended_at, end_kind in calls:
-        entry = live.get(tid)
-        if entry is None:
-            continue
-        issued_at, dossiers, groups, origin = entry
-        f_b = by_field[field_id]
-        c_b = by_counter[counter] if counter is not None else None
-        s_b = by_staff[staff] if staff else None
-        at_call = [b for b in (c_b, s_b) if b is not None]
-        if tid not in first_wait_done:
-            first_wait_done.add(tid)
-            w = wait_s if wait_s is not None else called_at - issued_at
-            for b in groups:
-                b.wait(w)
-            if w >= 0:
-                m = w / 60.0
-                i = 0
-                while i < len(WAIT_BINS) and m > WAIT_BINS[i]:
-                    i += 1
-                wait_bins[i] += 1
-        if (tid, field_id) not in field_seen:
-            field_seen.add((tid, field_id))
-            since = entered.get(tid, issued_at)
-            w = wait_s if since == issued_at and wait_s is not None else called_at - since
-            f_b.wait(w)
-            for b in at_call:
-                b.wait(w)
-        for b in at_call:
-            b.visits.add(tid)
-        if end_kind in _SERVED_ENDS and ended_at is not None:
-            span = ended_at - called_at
-            f_b.service(span)
-            for b in at_call:
-                b.service(span)
-            if (tid, field_id) not in served_in:
-                served_in.add((tid, field_id))
-                f_b.served += 1
-            if c_b is not None and (tid, counter) not in served_at:
-                served_at.add((tid, counter))
-                c_b.served += 1
-            if s_b is not None and (tid, staff) not in served_by:
-                served_by.add((tid, staff))
-                s_b.served += 1
-                staff_month[(staff, _local(called_at, tz).strftime("%Y-%m"))][0] += 1
-            if end_kind == "finished":
-                for b in (f_b, *at_call):
-                    b.dossiers += dossiers
-                if s_b is not None:
-                    month = _local(called_at, tz).strftime("%Y-%m")
-                    staff_month[(staff, month)][1] += dossiers
-            else:
-                f_b.transferred += 1
-                for b in at_call:
-                    b.transferred += 1
-                entered[tid] = ended_at
-        elif end_kind == "no_show":
-            for b in at_call:
-                b.no_show += 1
-    for kind, counter, staff, paused_s in pauses:
-        for b in ([by_counter[counter]] if counter is not None else []) + ([by_staff[staff]] if staff else []):
-            if kind == "counter_paused":
-                b.pauses += 1
-            elif paused_s is not None and paused_s >= 0:
-                b.paused_s += paused_s
-
-    levels = rules.rating_levels
-
-    def at_desk(b: Bucket) -> dict[str, Any]:
-        out = b.block(target)
-        out["issued"] = len(b.visits)  # visits called here
-        out["pauses"] = b.pauses
-        out["paused_min"] = round(b.paused_s / 60.0, 2)
-        out["satisfaction"] = satisfaction(b.ratings, levels)
+    def desk_block(col: str, g: Any) -> dict[str, Any]:
+        out = _block(desks[col][g], desk_waits[col].get(g, _EMPTY), desk_services[col].get(g, _EMPTY))
+        if col != "field_id":
+            kind = "counter" if col == "counter" else "staff"
+            out["pauses"] = int(pauses[(kind, g)][0])
+            out["paused_min"] = round(pauses[(kind, g)][1] / 60.0, 2)
+            out["satisfaction"] = satisfaction(ratings[(kind, g)], levels)
         return out
 
-    days_open = len(by_day) - sum(1 for b in by_day.values() if b.issued == 0)
-    totals = total.block(target)
-    field_ids = [*rules.fields, *sorted(f for f in by_field if f not in rules.fields)]
+    totals = visit_block("total", 0, total)
+    days_open = sum(1 for c in by_day.values() if c["issued"])
+    field_ids = [*rules.fields, *sorted(f for f in fields if f not in rules.fields)]
+    months: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for day, c in by_day.items():
+        m = months[day[:7]]
+        m[0] += c["issued"]
+        m[1] += c["served"]
+        m[2] += c["dossiers"]
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),
@@ -315,58 +315,32 @@ def compute(visits: Iterable[tuple], calls: Iterable[tuple], pauses: Iterable[tu
         "dossiers_per_day": _per(totals["dossiers"], days_open),
         "by_service": [
             {"service": fid, "name": rules.fields[fid].name if fid in rules.fields else fid,
-             **by_field[fid].block(target)}
-            for fid in field_ids],
+             **desk_block("field_id", fid)} for fid in field_ids],
         "by_counter": [{"counter": n, "name": rules.counters[n].name if n in rules.counters else str(n),
-                        **at_desk(b)} for n, b in sorted(by_counter.items())],
-        "by_staff": [{"staff": s, **at_desk(b)} for s, b in sorted(by_staff.items())],
-        "by_hour": [{"hour": h, "days": len(hour_days[h]),
-                     "issued_per_day": _per(b.issued, len(hour_days[h])), **b.block(target)}
-                    for h, b in sorted(by_hour.items())],
-        "by_weekday": [{"weekday": d, "days": len(weekday_days[d]),
-                        "issued_per_day": _per(b.issued, len(weekday_days[d])), **b.block(target)}
-                       for d, b in sorted(by_weekday.items())],
-        "by_day": [{"day": d, **b.block(target)} for d, b in sorted(by_day.items())],
-        "by_priority": [{"priority": p, **by_priority[p].block(target)} for p in (False, True)
-                        if p in by_priority],
+                        **desk_block("counter", n)} for n in sorted(desks["counter"])],
+        "by_staff": [{"staff": st, **desk_block("staff", st)} for st in sorted(desks["staff"])],
+        "by_hour": [{"hour": h, "days": len(hour_days[h]), "issued_per_day": _per(c["issued"], len(hour_days[h])),
+                     **visit_block("hour", h, c)} for h, c in sorted(by_hour.items())],
+        "by_weekday": [{"weekday": w, "days": len(weekday_days[w]),
+                        "issued_per_day": _per(c["issued"], len(weekday_days[w])),
+                        **visit_block("weekday", w, c)} for w, c in sorted(by_weekday.items())],
+        "by_day": [{"day": d, **visit_block("day", d, c)} for d, c in sorted(by_day.items())],
+        "by_priority": [{"priority": p, **visit_block("priority", int(p), by_priority[p])}
+                        for p in (False, True) if p in by_priority],
         "by_month": [{"month": m, "issued": v[0], "served": v[1], "dossiers": v[2]}
-                     for m, v in sorted(month_totals.items())],
-        "by_staff_month": [{"staff": s, "month": m, "served": v[0], "dossiers": v[1]}
-                           for (s, m), v in sorted(staff_month.items())],
+                     for m, v in sorted(months.items())],
+        "by_staff_month": [{"staff": st, "month": m, "served": n, "dossiers": d or 0}
+                           for st, m, n, d in staff_month],
         "wait_histogram": [
             {"from_min": lo, "to_min": hi, "visits": n}
             for lo, hi, n in zip((0, *WAIT_BINS), (*WAIT_BINS, None), wait_bins)],
-        "satisfaction": satisfaction(total.ratings, levels),
+        "satisfaction": satisfaction(ratings["total"], levels),
     }
-
-
-VISIT_COLUMNS = ("id, day, issued_at, origin_field, field_id, priority, status, closed_reason, "
-                 "counter, staff, dossiers, rating, print_pending, called_at, finished_at")
-
-
-def read_rows(db: Any, first: date, last: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """(visits, calls, pauses) of `first`..`last` from an open SQLite connection `db` (one read
-    transaction: the caller's `store.reading()`), shaped for `compute`."""
-    span = (first.isoformat(), last.isoformat())
-    db = db.cursor()
-    db.row_factory = None  # plain tuples: the fastest rows sqlite3 makes
-    visits = db.execute(
-        f"SELECT {VISIT_COLUMNS} FROM tickets WHERE day BETWEEN ? AND ? ORDER BY issue_order",
-        span).fetchall()
-    calls = db.execute(
-        "SELECT ticket_id, field_id, counter, staff, called_at, wait_seconds, ended_at, end_kind "
-        "FROM visit_calls WHERE day BETWEEN ? AND ? ORDER BY call_event", span).fetchall()
-    pauses = db.execute(
-        "SELECT kind, counter, staff, json_extract(data, '$.paused_seconds') FROM events "
-        "WHERE day BETWEEN ? AND ? AND kind IN ('counter_paused', 'counter_resumed') ORDER BY id",
-        span).fetchall()
-    return visits, calls, pauses
 
 
 def from_store(store: Any, rules: CenterRules, first: date, last: date,
                target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
-    """`compute` over the rows of `first`..`last` (local service days, inclusive), read in one
-    consistent snapshot of `store` (a `storage.SqliteStore`)."""
+    """`compute` over `first`..`last` (local service days, inclusive), read in one consistent
+    snapshot of `store` (a `storage.SqliteStore`)."""
     with store.reading() as tx:
-        rows = read_rows(tx.db, first, last)
-    return compute(*rows, rules, first, last, target_wait_min)
+        return compute(tx.db, rules, first, last, target_wait_min)

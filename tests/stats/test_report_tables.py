@@ -9,6 +9,7 @@ import io
 from collections import Counter as Tally
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from openpyxl import load_workbook
 
 from queue_server import exports, number_format, report_tables, stats
 from queue_server.config import parse_config
+from queue_server.storage import SqliteStore
 from tests.stats.conftest import CENTER, ScriptedHub
 
 RANGE = "from=2026-11-30&to=2026-11-30"
@@ -63,10 +65,12 @@ def test_vietnamese_and_english_number_format() -> None:
         number_format.number(1, "fr")
 
 
-def reference_stats(levels: tuple[int, ...]) -> tuple[dict[str, Any], Any]:
+def reference_stats(levels: tuple[int, ...], tmp_path: Path) -> tuple[dict[str, Any], Any]:
     """Statistics of an empty range whose satisfaction counts are the reference report's."""
     rules = parse_config(CENTER).rules
-    data = stats.compute([], [], [], rules, date(2024, 1, 1), date(2024, 3, 31))
+    store = SqliteStore(tmp_path / "q.sqlite3")
+    data = stats.from_store(store, rules, date(2024, 1, 1), date(2024, 3, 31))
+    store.close()
     data["satisfaction"] = stats.satisfaction(Tally(dict(enumerate(levels, start=1))), rules.rating_levels)
     return data, rules
 
@@ -85,8 +89,8 @@ def under(rows: list[tuple[Any, ...]], header: str, nth: int = 0) -> Any:
     raise AssertionError(f"no header {header!r} in {rows}")
 
 
-def test_reference_satisfaction_table_in_xlsx() -> None:
-    data, rules = reference_stats((3279, 32, 0))
+def test_reference_satisfaction_table_in_xlsx(tmp_path: Path) -> None:
+    data, rules = reference_stats((3279, 32, 0), tmp_path)
     table = report_tables.build("satisfaction", data, rules)
     rows = sheet_rows(exports.xlsx_bytes([table], "Trung tâm PVHCC tỉnh Ninh Bình",
                                          date(2024, 1, 1), date(2024, 3, 31), "vi"))
@@ -101,8 +105,8 @@ def test_reference_satisfaction_table_in_xlsx() -> None:
         "3.311", "3.279", "99,03", "32", "0,97", "0", "0,00"]
 
 
-def test_reference_staff_ratings_table() -> None:
-    data, rules = reference_stats((1924, 93, 0))
+def test_reference_staff_ratings_table(tmp_path: Path) -> None:
+    data, rules = reference_stats((1924, 93, 0), tmp_path)
     table = report_tables.build("staff-ratings", data, rules)
     assert table.headers("vi")[:4] == ["Công chức tiếp nhận", "Tổng số phiếu", "Số phiếu", "Tỷ lệ (%)"]
     assert [g for g, _ in table.group_headers("vi")] == ["", "Rất hài lòng", "Hài lòng", "Chưa hài lòng"]
