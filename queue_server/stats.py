@@ -40,9 +40,11 @@ decoded at read time except the pauses'.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter as Tally
 from collections import defaultdict
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -341,6 +343,14 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
 def from_store(store: Any, rules: CenterRules, first: date, last: date,
                target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
     """`compute` over `first`..`last` (local service days, inclusive), read in one consistent
-    snapshot of `store` (a `storage.SqliteStore`)."""
-    with store.reading() as tx:
-        return compute(tx.db, rules, first, last, target_wait_min)
+    snapshot of `store` (a `storage.SqliteStore`) through a read-only connection of its own:
+    a year's figures take a while, and the hub's connection (whose lock every kiosk and counter
+    request takes) is never held meanwhile — WAL lets this reader and the hub's writes run
+    side by side."""
+    db = sqlite3.connect(f"{Path(store.path).resolve().as_uri()}?mode=ro", uri=True,
+                         isolation_level=None, check_same_thread=True)
+    try:
+        db.execute("BEGIN")  # one snapshot for every query below
+        return compute(db, rules, first, last, target_wait_min)
+    finally:
+        db.close()
