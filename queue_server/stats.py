@@ -40,7 +40,9 @@ decoded at read time except the pauses'.
 
 from __future__ import annotations
 
+import math
 import sqlite3
+from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
 from datetime import date, datetime, timezone
@@ -85,70 +87,83 @@ def _weekday_sql(day: str) -> str:
 
 
 class _Local:
-    """SQL for a timestamp's local hour and month in the center's zone. A zone whose offset does
-    not change over the range (Vietnam: always +07:00) is a plain `strftime` modifier; otherwise
-    a SQL function (Python, per row) converts with zoneinfo."""
+    """SQL for a timestamp's local hour of day in the center's zone. A zone whose offset does not
+    change over the range (Vietnam: always +07:00) is plain arithmetic on the epoch seconds;
+    otherwise a SQL function (Python, per row) converts with zoneinfo."""
 
     def __init__(self, db: Any, tz: ZoneInfo, first: date, last: date) -> None:
         offsets = {tz.utcoffset(datetime(d.year, d.month, d.day, 12))
                    for d in (date.fromordinal(o) for o in range(first.toordinal() - 1, last.toordinal() + 2))}
         if len(offsets) == 1:
-            minutes = int(next(iter(offsets)).total_seconds() // 60)  # type: ignore[union-attr]
-            self.hour = lambda col: f"CAST(strftime('%H', {col}, 'unixepoch', '{minutes:+d} minutes') AS INTEGER)"
-            self.month = lambda col: f"strftime('%Y-%m', {col}, 'unixepoch', '{minutes:+d} minutes')"
+            seconds = int(next(iter(offsets)).total_seconds())  # type: ignore[union-attr]
+            self.hour = lambda col: f"(CAST(({col} + {seconds}) / 3600 AS INTEGER) % 24)"
         else:
             db.create_function("qs_local_hour", 1, lambda ts: _local(ts, tz).hour, deterministic=True)
-            db.create_function("qs_local_month", 1, lambda ts: _local(ts, tz).strftime("%Y-%m"),
-                               deterministic=True)
             self.hour = lambda col: f"qs_local_hour({col})"
-            self.month = lambda col: f"qs_local_month({col})"
 
 
-def _dist(db: Any, source: str, params: dict[str, Any], target: float) -> dict[Any, dict[str, Any]]:
-    """Distribution per group of `source` (SQL yielding `g`, `x` minutes): n, sum, within target,
-    negatives (clock anomalies) and the ranks the median and nearest-rank p90 need, in one
-    window query (SQLite sorts; Python picks three values per group)."""
-    rows = db.execute(f"""
-        SELECT g, n, s, within, neg, rn - neg AS k, x FROM (
-            SELECT g, x, ROW_NUMBER() OVER w AS rn,
-                   SUM(x >= 0) OVER p AS n, SUM(CASE WHEN x >= 0 THEN x END) OVER p AS s,
-                   SUM(x >= 0 AND x <= :target) OVER p AS within, SUM(x < 0) OVER p AS neg
-            FROM ({source}) WHERE x IS NOT NULL
-            WINDOW p AS (PARTITION BY g), w AS (PARTITION BY g ORDER BY x))
-        WHERE rn = 1 OR rn - neg IN ((n + 1) / 2, n / 2 + 1, (9 * n + 9) / 10)""",
-        {**params, "target": target}).fetchall()
-    out: dict[Any, dict[str, Any]] = {}
-    for g, n, total, within, neg, k, x in rows:
-        d = out.setdefault(g, {"n": n, "sum": total or 0.0, "within": within, "neg": neg, "at": {}})
-        if k >= 1:
-            d["at"][k] = x
-    return out
+class _Values:
+    """The durations (minutes, ascending) of one group, and its clock anomalies."""
+
+    __slots__ = ("values", "neg")
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.neg = 0
 
 
-_EMPTY = {"n": 0, "sum": 0.0, "within": 0, "neg": 0, "at": {}}
+def _distributions(db: Any, source: str, params: dict[str, Any], keys: int) -> list[dict[Any, _Values]]:
+    """Per group, for each of the `keys` grouping columns of `source` (SQL yielding the value x
+    in minutes, then the keys): the values sorted, and the negatives counted apart. One query,
+    one sort in Python; each row is appended to its group in every grouping, so every group's
+    list comes out sorted."""
+    rows = db.execute(source, params).fetchall()
+    rows.sort(key=_first)
+    groupings: list[dict[Any, _Values]] = [defaultdict(_Values) for _ in range(keys)]
+    start = 0
+    while start < len(rows) and rows[start][0] < 0:
+        for i, grouping in enumerate(groupings):
+            grouping[rows[start][i + 1]].neg += 1
+        start += 1
+    valid = rows[start:]
+    for i, grouping in enumerate(groupings):
+        lists: dict[Any, list[float]] = defaultdict(list)
+        for row in valid:
+            lists[row[i + 1]].append(row[0])
+        for g, values in lists.items():
+            grouping[g].values = values
+    return groupings
 
 
-def _summary_of(d: dict[str, Any]) -> dict[str, float | None]:
-    n = d["n"]
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+_EMPTY = _Values()
+
+
+def _summary_of(d: _Values) -> dict[str, float | None]:
+    v = d.values
+    n = len(v)
     if not n:
         return {"avg": None, "median": None, "p90": None}
-    at = d["at"]
-    return {"avg": round(d["sum"] / n, 2), "median": round((at[(n + 1) // 2] + at[n // 2 + 1]) / 2, 2),
-            "p90": round(at[(9 * n + 9) // 10], 2)}
+    return {"avg": round(math.fsum(v) / n, 2), "median": round((v[(n - 1) // 2] + v[n // 2]) / 2, 2),
+            "p90": round(v[(9 * n + 9) // 10 - 1], 2)}
 
 
 _COUNTS = ("issued", "served", "no_show", "cancelled", "closed_at_day_end", "print_failed", "waiting",
            "dossiers", "transferred")
 
 
-def _block(counts: dict[str, int], wait: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
+def _block(counts: dict[str, int], wait: _Values, service: _Values, target: float) -> dict[str, Any]:
     c = {k: int(counts.get(k) or 0) for k in _COUNTS}
+    within = bisect_right(wait.values, target)
     return {
         **c,
         "no_show_pct": pct(c["no_show"], c["issued"]), "cancelled_pct": pct(c["cancelled"], c["issued"]),
         "wait_min": _summary_of(wait), "service_min": _summary_of(service),
-        "within_target": wait["within"], "within_target_pct": pct(wait["within"], wait["n"]),
-        "clock_anomalies": wait["neg"] + service["neg"],
+        "within_target": within, "within_target_pct": pct(within, len(wait.values)),
+        "clock_anomalies": wait.neg + service.neg,
     }
 
 
@@ -207,25 +222,27 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
             weekday_days[w].add(day)
 
     # --- visit-level waits (first call − issue) and services (finish − its call)
-    visit_waits = "SELECT {g} AS g, wait_seconds / 60.0 AS x FROM visit_calls WHERE day BETWEEN :first AND :last AND first_call = 1"
-    visit_services = ("SELECT {g} AS g, (finished_at - called_at) / 60.0 AS x FROM tickets "
-                      "WHERE day BETWEEN :first AND :last AND status = 'done' AND called_at IS NOT NULL")
-    groupings = {"total": "0", "day": "day", "hour": local.hour("issued_at"), "weekday": weekday,
-                 "priority": "priority"}
-    waits = {k: _dist(cur, visit_waits.format(g=g), span, target) for k, g in groupings.items()}
-    services = {k: _dist(cur, visit_services.format(g=g), span, target) for k, g in groupings.items()}
+    wait_groups = _distributions(cur, f"""
+        SELECT wait_seconds / 60.0, 0, day, {local.hour('issued_at')}, {weekday}, priority FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds IS NOT NULL""", span, 5)
+    service_groups = _distributions(cur, f"""
+        SELECT (finished_at - called_at) / 60.0, 0, day, {hour}, {weekday}, priority FROM tickets
+        WHERE day BETWEEN :first AND :last AND status = 'done' AND called_at IS NOT NULL
+          AND finished_at IS NOT NULL""", span, 5)
+    kinds = ("total", "day", "hour", "weekday", "priority")
+    waits = dict(zip(kinds, wait_groups))
+    services = dict(zip(kinds, service_groups))
 
     # --- per field, counter, staff: calls (a transferred visit counts in each field it was served in)
-    call_waits = ("SELECT {g} AS g, field_wait_seconds / 60.0 AS x FROM visit_calls "
-                  "WHERE day BETWEEN :first AND :last AND {g} IS NOT NULL")
-    call_services = ("SELECT {g} AS g, (ended_at - called_at) / 60.0 AS x FROM visit_calls "
-                     "WHERE day BETWEEN :first AND :last AND end_kind IN ('finished', 'transferred') AND {g} IS NOT NULL")
+    desk_cols = ("field_id", "counter", "staff")
+    desk_waits = dict(zip(desk_cols, _distributions(cur, """
+        SELECT field_wait_seconds / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND field_wait_seconds IS NOT NULL""", span, 3)))
+    desk_services = dict(zip(desk_cols, _distributions(cur, """
+        SELECT (ended_at - called_at) / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND end_kind IN ('finished', 'transferred')""", span, 3)))
     desks: dict[str, dict[Any, Tally[str]]] = {}
-    desk_waits: dict[str, dict[Any, dict[str, Any]]] = {}
-    desk_services: dict[str, dict[Any, dict[str, Any]]] = {}
-    for col in ("field_id", "counter", "staff"):
-        desk_waits[col] = _dist(cur, call_waits.format(g=col), span, target)
-        desk_services[col] = _dist(cur, call_services.format(g=col), span, target)
+    for col in desk_cols:
         desks[col] = defaultdict(Tally)
         for g, visits, served, no_show, moved, dossiers in cur.execute(f"""
                 SELECT {col}, COUNT(DISTINCT ticket_id),
@@ -270,7 +287,7 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
             pauses[key][1] += seconds or 0.0
             desks[key[0]].setdefault(key[1], Tally())
     staff_month = cur.execute(f"""
-        SELECT staff, {local.month('called_at')} AS month,
+        SELECT staff, substr(day, 1, 7) AS month,
                COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
                SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) ELSE 0 END)
         FROM visit_calls WHERE day BETWEEN :first AND :last AND staff IS NOT NULL GROUP BY 1, 2
@@ -286,10 +303,11 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
         wait_bins[i] = n
 
     def visit_block(kind: str, g: Any, counts: Tally[str]) -> dict[str, Any]:
-        return _block(counts, waits[kind].get(g, _EMPTY), services[kind].get(g, _EMPTY))
+        return _block(counts, waits[kind].get(g, _EMPTY), services[kind].get(g, _EMPTY), target)
 
     def desk_block(col: str, g: Any) -> dict[str, Any]:
-        out = _block(desks[col][g], desk_waits[col].get(g, _EMPTY), desk_services[col].get(g, _EMPTY))
+        out = _block(desks[col][g], desk_waits[col].get(g, _EMPTY), desk_services[col].get(g, _EMPTY),
+                     target)
         if col != "field_id":
             kind = "counter" if col == "counter" else "staff"
             out["pauses"] = int(pauses[(kind, g)][0])
