@@ -31,11 +31,12 @@ The rules that keep the published figures honest:
   measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
   them down), and counted in `clock_anomalies` so the exclusion is visible.
 
-Reading: `compute` aggregates in SQL inside one read transaction — GROUP BY over the tickets of
-the range and over `visit_calls` (one row per call, kept by triggers on the event log: storage
-migration "v8"), window functions (ROW_NUMBER over each group sorted) for the median and the
-nearest-rank p90 — and Python only rolls the day × hour × priority counts up. No event's JSON is
-decoded at read time except the pauses'.
+Reading: `compute` works inside one read transaction of its own connection. Counts are SQL
+`GROUP BY`s over the tickets of the range and over `visit_calls` (one row per call, kept by
+triggers on the event log: storage migration "v8"); durations come from four fetches (visit
+waits, visit services, waits and services per call), each sorted once in Python and split into
+every grouping, so each group's values come out sorted and its median and nearest-rank p90 are
+two lookups. No event's JSON is decoded at read time except the pauses'.
 """
 
 from __future__ import annotations
@@ -171,8 +172,8 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
             target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
     """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict, read
     from the SQLite connection `db` inside the caller's read transaction (tables `tickets` and
-    `visit_calls`, the pause events). Aggregation happens in SQL (GROUP BY, and window functions
-    for medians and percentiles); Python only rolls the day × hour × priority counts up.
+    `visit_calls`, the pause events): counts by SQL GROUP BY, durations from one sorted fetch per
+    source (see the module's docstring); Python rolls the day × hour × priority counts up.
     Shapes of the answer: docs/statistics.md and the OpenAPI document (`Statistics`)."""
     target = float(target_wait_min)
     cur = db.cursor()
