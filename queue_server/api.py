@@ -683,7 +683,10 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         assert principal is not None
         principal.require("manage")
         first, last = _date_range()
-        return stats.from_store(store, service.rules, first, last)
+        config = current_app.extensions.get("hub_config")
+        target = (config.sections.get("reports", {}) if config else {}).get(
+            "target_wait_min", stats.TARGET_WAIT_MINUTES)
+        return stats.from_store(store, service.rules, first, last, target)
 
     @bp.get("/api/v1/stats")
     def get_stats() -> Response:
@@ -700,6 +703,64 @@ def create_api(service: QueueService, auth: Authenticator, store: SqliteStore,
         return Response(buffer.getvalue(), mimetype=(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    # The report tables in the centers' formats (report_tables.py), as JSON for the report page
+    # and as XLSX / CSV files (exports.py); manager and admin only, like the statistics.
+    def _report_lang() -> str:
+        lang = request.args.get("lang") or "vi"
+        if lang not in ("vi", "en"):
+            raise InvalidRequest("bad_lang", "Ngôn ngữ phải là 'vi' hoặc 'en'.",
+                                 "'lang' must be 'vi' or 'en'.")
+        return lang
+
+    def _report_tables(names: list[str]) -> tuple[dict[str, Any], list[Any], str]:
+        from . import report_tables
+
+        lang = _report_lang()
+        data = _stats()
+        staff_names = {u: s.name for u, s in getattr(auth.config, "staff", {}).items() if s.name}
+        return data, [report_tables.build(n, data, service.rules, staff_names) for n in names], lang
+
+    @bp.get("/api/v1/reports/tables")
+    def report_tables_json() -> Response:
+        from .exports import cell_text, title_lines
+        from .report_tables import TABLES
+
+        data, tables, lang = _report_tables(list(TABLES))
+        first, last = date.fromisoformat(data["from"]), date.fromisoformat(data["to"])
+        return jsonify({
+            "from": data["from"], "to": data["to"], "lang": lang,
+            "center": service.rules.center_name,
+            "staff_names": {u: a.name for u, a in getattr(auth.config, "staff", {}).items() if a.name},
+            "tables": [{"key": t.key, "title": title_lines(t, service.rules.center_name, first, last, lang)[1],
+                        "groups": [{"text": g, "span": n} for g, n in t.group_headers(lang)],
+                        "headers": t.headers(lang),
+                        "rows": [[cell_text(v, lang) for v in r] for r in t.rows],
+                        "note": t.note_vi if lang == "vi" else t.note_en,
+                        "summary_rows": t.summary_rows} for t in tables],
+            "stats": data,
+        })
+
+    @bp.get("/api/v1/reports/<name>.<fmt>")
+    def report_file(name: str, fmt: str) -> Response:
+        from . import exports
+        from .report_tables import TABLES
+
+        if fmt not in ("xlsx", "csv") or (name not in TABLES and not (name == "all" and fmt == "xlsx")):
+            raise errors.NotFound(
+                "unknown_report",
+                f"Không có bảng báo cáo này. Các bảng: {', '.join(TABLES)} (.xlsx hoặc .csv); all.xlsx.",
+                f"No such report table. Tables: {', '.join(TABLES)} (.xlsx or .csv); all.xlsx.")
+        data, tables, lang = _report_tables(list(TABLES) if name == "all" else [name])
+        first, last = date.fromisoformat(data["from"]), date.fromisoformat(data["to"])
+        center = service.rules.center_name
+        if fmt == "csv":
+            body, mime = exports.csv_bytes(tables[0], center, first, last, lang), exports.CSV_MIME
+        else:
+            body, mime = exports.xlsx_bytes(tables, center, first, last, lang), exports.XLSX_MIME
+        filename = f"bao-cao-{name}-{data['from']}_{data['to']}.{fmt}"
+        return Response(body, mimetype=mime,
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     # ------------------------------------------- the counter panel and rating screen
     # What /counter needs beyond the plain buttons (SPEC §3): what this counter can call, today's

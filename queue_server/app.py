@@ -204,6 +204,10 @@ def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hu
     from display.web import create_pages
 
     app.register_blueprint(create_pages(service, config))
+    from .report_page import create_report_page  # /manager/reports (issue 11)
+
+    app.register_blueprint(create_report_page(config.rules.center_name, config.rules.center_name_en,
+                                              config.rules.rating_levels))
     from kiosk.web import install_kiosk
 
     kiosk = install_kiosk(app, service, auth, config, data_dir, feed.publish)

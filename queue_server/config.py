@@ -240,6 +240,7 @@ SECTIONS = {
     "devices", "kiosk", "printer", "printers", "voice", "display", "gpio", "server",
     "reporting",
     "bridge",  # RS485 devices: read and checked by firmware_bridge.config (one parser, one truth)
+    "reports",
 }
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
@@ -253,6 +254,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "poll_seconds": float, "confirm_timeout": float},
     "voice": {"engine": str, "template": str, "clips_dir": str, "speed": int, "chime": bool},
     "display": {"latest_calls": int, "flash_seconds": int},
+    "reports": {"target_wait_min": (int, float)},  # statistics and report tables (stats.py)
     "gpio": {"pin_factory": str, "buttons": list, "paper_low_pin": (int, str),
              "status_led_pin": (int, str), "buzzer_pin": (int, str), "press_interval": float,
              "max_per_minute": int, "bounce_time": float},
@@ -280,6 +282,7 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "reporting.heartbeat_seconds": (10, 3600),
     "reporting.timeout_seconds": (1, 120),
     "reporting.max_backoff_seconds": (5, 86400),
+    "reports.target_wait_min": (1, 480),
 }
 
 

@@ -96,10 +96,38 @@ class ShiftedClock:
         return datetime.now(timezone.utc) + self._offset
 
 
-def clock_from_env(environ: dict[str, str] | None = None) -> ShiftedClock | None:
-    """A `ShiftedClock` when `QUAYSO_FAKE_NOW` (ISO 8601 with offset) is set, else None.
-    For tests of a real hub process only; the hub logs a warning when it runs on one."""
-    value = (os.environ if environ is None else environ).get(FAKE_NOW_ENV)
+class FileClock:
+    """Test-only: a clock that stands still at the moment written in a file (ISO 8601 with an
+    offset) and moves only when a test rewrites the file, so a scripted day through a real hub
+    gives waits and service times worked out by hand (tests/stats/). Read on every `now()`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.now()  # a missing or malformed file fails at start, not at the first ticket
+
+    def now(self) -> datetime:
+        with open(self.path, encoding="utf-8") as f:
+            moment = datetime.fromisoformat(f.read().strip())
+        if moment.tzinfo is None:
+            raise ValueError(f"{FAKE_CLOCK_FILE_ENV} must hold a time with its zone, e.g. "
+                             "2026-11-30T08:00:00+07:00")
+        return moment.astimezone(timezone.utc)
+
+
+FAKE_CLOCK_FILE_ENV = "QUAYSO_FAKE_CLOCK_FILE"
+
+
+def clock_from_env(environ: dict[str, str] | None = None) -> ShiftedClock | FileClock | None:
+    """A `ShiftedClock` when `QUAYSO_FAKE_NOW` (ISO 8601 with offset) is set, a `FileClock` when
+    `QUAYSO_FAKE_CLOCK_FILE` (a path) is, else None. For tests of a real hub process only; the
+    hub logs a warning when it runs on one."""
+    env = os.environ if environ is None else environ
+    if env.get(FAKE_CLOCK_FILE_ENV):
+        file_clock = FileClock(env[FAKE_CLOCK_FILE_ENV])
+        log.warning("%s is set: this hub's clock reads %s; for tests only", FAKE_CLOCK_FILE_ENV,
+                    file_clock.path)
+        return file_clock
+    value = env.get(FAKE_NOW_ENV)
     if not value:
         return None
     clock = ShiftedClock(datetime.fromisoformat(value))

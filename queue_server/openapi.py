@@ -204,6 +204,98 @@ def _with_examples(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+# GET /api/v1/stats (queue_server/stats.py; definitions in docs/statistics.md). Durations in
+# minutes, percents 0–100 with 2 places; null where there is nothing to divide by.
+_NUM = {"type": ["number", "null"]}
+_SUMMARY = {"type": "object", "required": ["avg", "median", "p90"],
+            "properties": {"avg": _NUM, "median": _NUM, "p90": _NUM},
+            "description": "minutes; median of an even count = mean of the middle two; p90 = nearest rank"}
+_COUNT = {"type": "integer", "minimum": 0}
+STATS_BLOCK = {
+    "type": "object",
+    "required": ["issued", "served", "no_show", "cancelled", "closed_at_day_end", "print_failed",
+                 "waiting", "dossiers", "transferred", "no_show_pct", "cancelled_pct", "wait_min",
+                 "service_min", "within_target", "within_target_pct", "clock_anomalies"],
+    "properties": {
+        **{k: _COUNT for k in ("issued", "served", "no_show", "cancelled", "closed_at_day_end",
+                               "print_failed", "waiting", "dossiers", "transferred",
+                               "within_target", "clock_anomalies")},
+        "no_show_pct": _NUM, "cancelled_pct": _NUM, "within_target_pct": _NUM,
+        "wait_min": _SUMMARY, "service_min": _SUMMARY,
+    },
+}
+SATISFACTION = {"type": "object", "required": ["total", "levels"], "properties": {
+    "total": _COUNT, "levels": {"type": "array", "items": {
+        "type": "object", "required": ["level", "label", "count", "percent"],
+        "properties": {"level": _COUNT, "label": {"type": "string"}, "count": _COUNT, "percent": _NUM}}}}}
+_AT_DESK = {"allOf": [STATS_BLOCK, {"type": "object", "required": ["pauses", "paused_min", "satisfaction"],
+                                    "properties": {"pauses": _COUNT, "paused_min": {"type": "number"},
+                                                   "satisfaction": SATISFACTION}}]}
+
+
+def _rows(key: str, kind: Any, block: Any = STATS_BLOCK, **more: Any) -> dict[str, Any]:
+    return {"type": "array", "items": {"allOf": [block, {"type": "object", "required": [key, *more],
+                                                        "properties": {key: kind, **more}}]}}
+
+
+STATISTICS = {
+    "type": "object",
+    "required": ["from", "to", "target_wait_min", "totals", "days_with_visits", "visits_per_day",
+                 "served_per_day", "dossiers_per_day", "by_service", "by_counter", "by_staff",
+                 "by_hour", "by_weekday", "by_day", "by_priority", "by_month", "by_staff_month",
+                 "wait_histogram", "satisfaction"],
+    "properties": {
+        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+        "target_wait_min": {"type": "number"}, "totals": STATS_BLOCK,
+        "days_with_visits": _COUNT, "visits_per_day": _NUM, "served_per_day": _NUM,
+        "dossiers_per_day": _NUM,
+        "by_service": _rows("service", {"type": "string"}, name={"type": "string"}),
+        "by_counter": _rows("counter", {"type": "integer"}, _AT_DESK, name={"type": "string"}),
+        "by_staff": _rows("staff", {"type": "string"}, _AT_DESK),
+        "by_hour": _rows("hour", {"type": "integer", "minimum": 0, "maximum": 23},
+                         days=_COUNT, issued_per_day=_NUM),
+        "by_weekday": _rows("weekday", {"type": "integer", "minimum": 0, "maximum": 6,
+                                        "description": "0 = Monday"}, days=_COUNT, issued_per_day=_NUM),
+        "by_day": _rows("day", {"type": "string", "format": "date"}),
+        "by_priority": _rows("priority", {"type": "boolean"}),
+        "by_month": {"type": "array", "items": {"type": "object", "required": ["month", "issued", "served", "dossiers"],
+                     "properties": {"month": {"type": "string"}, "issued": _COUNT, "served": _COUNT, "dossiers": _COUNT}}},
+        "by_staff_month": {"type": "array", "items": {"type": "object", "required": ["staff", "month", "served", "dossiers"],
+                           "properties": {"staff": {"type": "string"}, "month": {"type": "string"},
+                                          "served": _COUNT, "dossiers": _COUNT}}},
+        "wait_histogram": {"type": "array", "items": {"type": "object", "required": ["from_min", "to_min", "visits"],
+                           "properties": {"from_min": {"type": "number"}, "to_min": _NUM, "visits": _COUNT}}},
+        "satisfaction": SATISFACTION,
+    },
+}
+REPORT_TABLE_NAMES = ["summary", "satisfaction", "staff-ratings", "fields", "counters", "visits-daily",
+                      "staff-monthly", "hours", "weekdays"]
+
+
+def report_paths(date_params: list[Any]) -> dict[str, Any]:
+    """The report tables' routes (api.py; report_tables.py, exports.py)."""
+    lang = [{"name": "lang", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["vi", "en"], "default": "vi"}}]
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    name = [{"name": "name", "in": "path", "required": True, "description": "a table (or `all`, XLSX only)",
+             "schema": {"type": "string", "enum": [*REPORT_TABLE_NAMES, "all"]}}]
+    return {
+        "/api/v1/reports/tables": {"get": _op(
+            "Every report table, formatted for the page, and the statistics (manager)",
+            _ok("Tables: key, title, groups, headers, rows (text in the language's number format)"),
+            params=[*date_params, *lang], errors=(400, 401, 403))},
+        "/api/v1/reports/{name}.xlsx": {"get": _op(
+            "One report table (or all, one sheet each) as XLSX, center and range in the title (manager)",
+            {"200": {"description": "XLSX workbook", "content": {xlsx: binary}}},
+            params=[*name, *date_params, *lang], errors=(400, 401, 403, 404))},
+        "/api/v1/reports/{name}.csv": {"get": _op(
+            "One report table as CSV (UTF-8 with BOM), center and range in the first lines (manager)",
+            {"200": {"description": "CSV", "content": {"text/csv": binary}}},
+            params=[*name, *date_params, *lang], errors=(400, 401, 403, 404))},
+    }
+
+
 def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document (its schemas are the JSON Schema 2020-12 the server validates
     with); `extra_paths` adds the kiosk's routes (kiosk_paths)."""
@@ -284,8 +376,10 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "/api/v1/reporting/status": {"get": _op(
                 "Reporting to the province (manager, admin): last acknowledged batch, backlog, last error",
                 _ok("Reporting state"), errors=(401, 403))},
-            "/api/v1/stats": {"get": _op("Statistics for a date range (manager)", _ok("Statistics"),
+            "/api/v1/stats": {"get": _op("Statistics for a date range (manager; docs/statistics.md)",
+                                         _ok("Statistics", STATISTICS),
                                          params=date_params, errors=(400, 401, 403))},
+            **report_paths(date_params),
             "/api/v1/reports/summary.xlsx": {"get": _op(
                 "Summary workbook for a date range (manager)",
                 {"200": {"description": "XLSX workbook", "content": {

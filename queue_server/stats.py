@@ -1,8 +1,23 @@
 """Statistics for a date range, derived from tickets and the event log (SPEC §7).
 
-`compute` is a pure function over `Ticket`s; `from_store` reads the rows it needs.
-Waiting time = first call − issue; service time = finish − last call (visits closed by a
-no-show or cancel have no service time). Percent figures use the reports' own rounding (2 places).
+Definitions (written out with examples in docs/statistics.md):
+
+- A *visit* is a ticket that was really handed to a citizen. Waiting time = first call − issue;
+  service time = finish − its call (the call that finished the visit; visits closed by a no-show
+  or cancel have none). In the per-field, per-counter and per-staff views every call that ended
+  in a service counts — finished, or transferred on (transfer − its call) — so a transferred
+  visit is counted once per field it was served in, and once as a visit in the totals.
+- The waiting time of a visit in a field it was transferred to runs from the transfer to its
+  first call in that field; the totals use the visit's own waiting time (first call − issue).
+- No-show and cancelled rates are shares of the visits; a no-show that was re-queued and then
+  served counts as served (its final state), and its waiting time is still first call − issue.
+- `within_target_pct`: share of the called visits whose waiting time was at most
+  `target_wait_min` (config `[reports] target_wait_min`, default 15 minutes).
+- Average, median (mean of the two middle values for an even count) and 90th percentile by the
+  nearest-rank method (the ⌈0.9·n⌉-th smallest value: a figure a spreadsheet user can find by
+  sorting), all in minutes, 2 places.
+
+The rules that keep the published figures honest:
 
 - A ratio with nothing to divide by is null (None), never 0: "0 % within target" would say every
   citizen waited too long when nobody was served at all.
@@ -15,38 +30,37 @@ no-show or cancel have no service time). Percent figures use the reports' own ro
 - A duration the clock made negative (a Pi's clock stepping back when NTP corrects it) is not a
   measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
   them down), and counted in `clock_anomalies` so the exclusion is visible.
+
+Reading: `compute` works inside one read transaction of its own connection. Counts are SQL
+`GROUP BY`s over the tickets of the range and over `visit_calls` (one row per call, kept by
+triggers on the event log: storage migration "v8"); durations come from four fetches (visit
+waits, visit services, waits and services per call), each sorted once in Python and split into
+every grouping, so each group's values come out sorted and its median and nearest-rank p90 are
+two lookups. No event's JSON is decoded at read time except the pauses'.
 """
 
 from __future__ import annotations
 
+import math
+import sqlite3
+from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
-from datetime import date
-from statistics import mean, median
+from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .core.models import CLOSED_AT_DAY_END, CenterRules, Ticket, TicketStatus
+from .core.models import CLOSED_AT_DAY_END, CenterRules
 
 TARGET_WAIT_MINUTES = 15.0
+# Upper bounds (minutes) of the waiting-time distribution's bins; the last bin is open-ended.
+WAIT_BINS = (5, 10, 15, 20, 30, 45, 60)
+_SERVED_ENDS = ("finished", "transferred")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (what a spreadsheet user can check by hand)."""
-    ordered = sorted(values)
-    rank = max(1, -(-int(q * len(ordered) * 1000) // 1000))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def _summary(minutes: list[float]) -> dict[str, float | None]:
-    if not minutes:
-        return {"avg": None, "median": None, "p90": None}
-    return {"avg": round(mean(minutes), 2), "median": round(median(minutes), 2),
-            "p90": round(_percentile(minutes, 0.9), 2)}
-
-
-def _pct(part: int, whole: int) -> float | None:
-    """Percent with 2 places; None when there is nothing to divide by."""
+def pct(part: int, whole: int) -> float | None:
+    """Percent with 2 places (round half to even on the float); None when `whole` is 0."""
     return round(100.0 * part / whole, 2) if whole else None
 
 
@@ -54,114 +68,308 @@ def _per(total: float, count: int) -> float | None:
     return round(total / count, 2) if count else None
 
 
-def _never_printed(t: Ticket) -> bool:
-    return t.print_pending and t.status is TicketStatus.CANCELLED
-
-
-def _block(all_tickets: list[Ticket], first_calls: dict[str, float]) -> dict[str, Any]:
-    tickets = [t for t in all_tickets if not _never_printed(t)]
-    measured = [first_calls[t.id] for t in tickets if t.id in first_calls]
-    waits = [w for w in measured if w >= 0]
-    durations = [
-        (t.finished_at - t.called_at).total_seconds() / 60.0
-        for t in tickets
-        if t.status is TicketStatus.DONE and t.called_at and t.finished_at
-    ]
-    services = [d for d in durations if d >= 0]
-    status = Tally(t.status for t in tickets)
-    day_end = sum(1 for t in tickets if t.closed_reason == CLOSED_AT_DAY_END)
-    within = sum(1 for w in waits if w <= TARGET_WAIT_MINUTES)
+def satisfaction(counts: Tally[int], levels: tuple[str, ...]) -> dict[str, Any]:
+    """Total, then each level with count and percent (2 places, may not add to 100: the report
+    tables use report_tables.shares for that) — the shape the reports print (SPEC §6)."""
+    total = sum(counts[i] for i in range(1, len(levels) + 1))
     return {
-        "issued": len(tickets),
-        "served": status[TicketStatus.DONE],
-        "no_show": status[TicketStatus.NO_SHOW],
-        "cancelled": status[TicketStatus.CANCELLED] - day_end,
-        "closed_at_day_end": day_end,
-        "print_failed": len(all_tickets) - len(tickets),
-        "waiting": status[TicketStatus.WAITING] + status[TicketStatus.CALLED],
-        "dossiers": sum(t.dossiers or 0 for t in tickets),
-        "wait_min": _summary(waits),
-        "service_min": _summary(services),
-        "within_target_pct": _pct(within, len(waits)),
-        "clock_anomalies": (len(measured) - len(waits)) + (len(durations) - len(services)),
+        "total": total,
+        "levels": [{"level": i, "label": label, "count": counts[i], "percent": pct(counts[i], total)}
+                   for i, label in enumerate(levels, start=1)],
     }
 
 
-def satisfaction_table(tickets: list[Ticket], levels: tuple[str, ...]) -> dict[str, Any]:
-    """Total, then each level with count and percent — exactly as the reports print it."""
-    rated = [t.rating for t in tickets if t.rating is not None]
-    counts = Tally(rated)
+def _local(ts: float, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone(tz)
+
+
+def _weekday_sql(day: str) -> str:
+    return f"((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7)"  # 0 = Monday
+
+
+class _Local:
+    """SQL for a timestamp's local hour of day in the center's zone. A zone whose offset does not
+    change over the range (Vietnam: always +07:00) is plain arithmetic on the epoch seconds;
+    otherwise a SQL function (Python, per row) converts with zoneinfo."""
+
+    def __init__(self, db: Any, tz: ZoneInfo, first: date, last: date) -> None:
+        offsets = {tz.utcoffset(datetime(d.year, d.month, d.day, 12))
+                   for d in (date.fromordinal(o) for o in range(first.toordinal() - 1, last.toordinal() + 2))}
+        if len(offsets) == 1:
+            seconds = int(next(iter(offsets)).total_seconds())  # type: ignore[union-attr]
+            self.hour = lambda col: f"(CAST(({col} + {seconds}) / 3600 AS INTEGER) % 24)"
+        else:
+            db.create_function("qs_local_hour", 1, lambda ts: _local(ts, tz).hour, deterministic=True)
+            self.hour = lambda col: f"qs_local_hour({col})"
+
+
+class _Values:
+    """The durations (minutes, ascending) of one group, and its clock anomalies."""
+
+    __slots__ = ("values", "neg")
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.neg = 0
+
+
+def _distributions(db: Any, source: str, params: dict[str, Any], keys: int) -> list[dict[Any, _Values]]:
+    """Per group, for each of the `keys` grouping columns of `source` (SQL yielding the value x
+    in minutes, then the keys): the values sorted, and the negatives counted apart. One query,
+    one sort in Python; each row is appended to its group in every grouping, so every group's
+    list comes out sorted."""
+    rows = db.execute(source, params).fetchall()
+    rows.sort(key=_first)
+    groupings: list[dict[Any, _Values]] = [defaultdict(_Values) for _ in range(keys)]
+    start = 0
+    while start < len(rows) and rows[start][0] < 0:
+        for i, grouping in enumerate(groupings):
+            grouping[rows[start][i + 1]].neg += 1
+        start += 1
+    valid = rows[start:]
+    for i, grouping in enumerate(groupings):
+        lists: dict[Any, list[float]] = defaultdict(list)
+        for row in valid:
+            lists[row[i + 1]].append(row[0])
+        for g, values in lists.items():
+            grouping[g].values = values
+    return groupings
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+_EMPTY = _Values()
+
+
+def _summary_of(d: _Values) -> dict[str, float | None]:
+    v = d.values
+    n = len(v)
+    if not n:
+        return {"avg": None, "median": None, "p90": None}
+    return {"avg": round(math.fsum(v) / n, 2), "median": round((v[(n - 1) // 2] + v[n // 2]) / 2, 2),
+            "p90": round(v[(9 * n + 9) // 10 - 1], 2)}
+
+
+_COUNTS = ("issued", "served", "no_show", "cancelled", "closed_at_day_end", "print_failed", "waiting",
+           "dossiers", "transferred")
+
+
+def _block(counts: dict[str, int], wait: _Values, service: _Values, target: float) -> dict[str, Any]:
+    c = {k: int(counts.get(k) or 0) for k in _COUNTS}
+    within = bisect_right(wait.values, target)
     return {
-        "total": len(rated),
-        "levels": [
-            {"level": i, "label": label, "count": counts[i], "percent": _pct(counts[i], len(rated))}
-            for i, label in enumerate(levels, start=1)
-        ],
+        **c,
+        "no_show_pct": pct(c["no_show"], c["issued"]), "cancelled_pct": pct(c["cancelled"], c["issued"]),
+        "wait_min": _summary_of(wait), "service_min": _summary_of(service),
+        "within_target": within, "within_target_pct": pct(within, len(wait.values)),
+        "clock_anomalies": wait.neg + service.neg,
     }
 
 
-def compute(
-    tickets: list[Ticket],
-    first_call_minutes: dict[str, float],
-    rules: CenterRules,
-    first: date,
-    last: date,
-) -> dict[str, Any]:
-    tz: ZoneInfo = rules.timezone
-    by_field: dict[str, list[Ticket]] = defaultdict(list)
-    by_counter: dict[int, list[Ticket]] = defaultdict(list)
-    by_staff: dict[str, list[Ticket]] = defaultdict(list)
-    by_hour: dict[int, list[Ticket]] = defaultdict(list)
-    by_day: dict[str, list[Ticket]] = defaultdict(list)
-    for t in tickets:
-        by_field[t.field_id].append(t)
-        if t.counter is not None:
-            by_counter[t.counter].append(t)
-        if t.staff:
-            by_staff[t.staff].append(t)
-        by_hour[t.issued_at.astimezone(tz).hour].append(t)
-        by_day[t.day.isoformat()].append(t)
-    days_open = len(by_day)
-    total = _block(tickets, first_call_minutes)
+def compute(db: Any, rules: CenterRules, first: date, last: date,
+            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+    """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict, read
+    from the SQLite connection `db` inside the caller's read transaction (tables `tickets` and
+    `visit_calls`, the pause events): counts by SQL GROUP BY, durations from one sorted fetch per
+    source (see the module's docstring); Python rolls the day × hour × priority counts up.
+    Shapes of the answer: docs/statistics.md and the OpenAPI document (`Statistics`)."""
+    target = float(target_wait_min)
+    cur = db.cursor()
+    cur.row_factory = None
+    span = {"first": first.isoformat(), "last": last.isoformat()}
+    local = _Local(db, rules.timezone, first, last)
+    levels = rules.rating_levels
+    n_levels = len(levels)
+    weekday = _weekday_sql("day")
+    hour = local.hour("issued_at")
+    tickets = ("(SELECT *, (print_pending = 1 AND status = 'cancelled') AS pf FROM tickets "
+               "WHERE day BETWEEN :first AND :last)")
+    ratings_sql = ", ".join(f"SUM(status = 'done' AND rating = {i})" for i in range(1, n_levels + 1))
+
+    # --- visit-level counts per day × local hour × priority, rolled up in Python
+    total: dict[str, Any] = Tally()
+    by_day: dict[str, Tally[str]] = defaultdict(Tally)
+    by_hour: dict[int, Tally[str]] = defaultdict(Tally)
+    by_weekday: dict[int, Tally[str]] = defaultdict(Tally)
+    by_priority: dict[bool, Tally[str]] = defaultdict(Tally)
+    ratings: dict[Any, Tally[int]] = defaultdict(Tally)
+    hour_days: dict[int, set[str]] = defaultdict(set)
+    weekday_days: dict[int, set[str]] = defaultdict(set)
+    weekday_of: dict[str, int] = {}
+    rows = cur.execute(f"""
+        SELECT day, {hour}, priority, SUM(NOT pf), SUM(pf), SUM(status = 'done'),
+               SUM(status = 'no_show'), SUM(status = 'cancelled' AND NOT pf AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+               SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+               SUM(status IN ('waiting', 'called')),
+               SUM(CASE WHEN status = 'done' THEN COALESCE(dossiers, 0) END), {ratings_sql}
+        FROM {tickets} GROUP BY 1, 2, 3""", span).fetchall()
+    names = ("issued", "print_failed", "served", "no_show", "cancelled", "closed_at_day_end", "waiting", "dossiers")
+    for day, h, priority, *values in rows:
+        counts = dict(zip(names, (v or 0 for v in values)))
+        w = weekday_of.get(day)
+        if w is None:
+            w = weekday_of[day] = date.fromisoformat(day).weekday()
+        for bucket in (total, by_day[day], by_hour[h], by_weekday[w]):
+            bucket.update(counts)
+        by_priority[bool(priority)].update({k: v for k, v in counts.items() if k != "print_failed"})
+        for i, v in enumerate(values[len(names):], start=1):
+            if v:
+                for key in ("total", ("day", day), ("hour", h), ("weekday", w), ("priority", bool(priority))):
+                    ratings[key][i] += v
+        if counts["issued"]:
+            hour_days[h].add(day)
+            weekday_days[w].add(day)
+
+    # --- visit-level waits (first call − issue) and services (finish − its call)
+    wait_groups = _distributions(cur, f"""
+        SELECT wait_seconds / 60.0, 0, day, {local.hour('issued_at')}, {weekday}, priority FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds IS NOT NULL""", span, 5)
+    service_groups = _distributions(cur, f"""
+        SELECT (finished_at - called_at) / 60.0, 0, day, {hour}, {weekday}, priority FROM tickets
+        WHERE day BETWEEN :first AND :last AND status = 'done' AND called_at IS NOT NULL
+          AND finished_at IS NOT NULL""", span, 5)
+    kinds = ("total", "day", "hour", "weekday", "priority")
+    waits = dict(zip(kinds, wait_groups))
+    services = dict(zip(kinds, service_groups))
+
+    # --- per field, counter, staff: calls (a transferred visit counts in each field it was served in)
+    desk_cols = ("field_id", "counter", "staff")
+    desk_waits = dict(zip(desk_cols, _distributions(cur, """
+        SELECT field_wait_seconds / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND field_wait_seconds IS NOT NULL""", span, 3)))
+    desk_services = dict(zip(desk_cols, _distributions(cur, """
+        SELECT (ended_at - called_at) / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND end_kind IN ('finished', 'transferred')""", span, 3)))
+    desks: dict[str, dict[Any, Tally[str]]] = {}
+    for col in desk_cols:
+        desks[col] = defaultdict(Tally)
+        for g, visits, served, no_show, moved, dossiers in cur.execute(f"""
+                SELECT {col}, COUNT(DISTINCT ticket_id),
+                       COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+                       SUM(end_kind = 'no_show'), SUM(end_kind = 'transferred'),
+                       SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) END)
+                FROM visit_calls WHERE day BETWEEN :first AND :last AND {col} IS NOT NULL GROUP BY 1""", span):
+            desks[col][g].update({"issued": visits, "served": served, "no_show": no_show or 0,
+                                  "transferred": moved or 0, "dossiers": dossiers or 0})
+    fields = desks["field_id"]
+    for c in fields.values():  # a field's visits are those issued there; its no-shows end there
+        c["issued"] = c["no_show"] = 0
+    for fid, issued, failed in cur.execute(
+            f"SELECT origin_field, SUM(NOT pf), SUM(pf) FROM {tickets} GROUP BY 1", span):
+        fields[fid].update({"issued": issued or 0, "print_failed": failed or 0})
+    for fid, no_show, cancelled, day_end, waiting in cur.execute(f"""
+            SELECT field_id, SUM(status = 'no_show'),
+                   SUM(status = 'cancelled' AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+                   SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+                   SUM(status IN ('waiting', 'called'))
+            FROM {tickets} WHERE NOT pf GROUP BY 1""", span):
+        fields[fid].update({"no_show": no_show or 0, "cancelled": cancelled or 0,
+                            "closed_at_day_end": day_end or 0, "waiting": waiting or 0})
+    for counter, staff, rating, n in cur.execute(
+            f"SELECT counter, staff, rating, COUNT(*) FROM {tickets} WHERE status = 'done' "
+            "AND rating IS NOT NULL GROUP BY 1, 2, 3", span):
+        if counter is not None:
+            ratings[("counter", counter)][rating] += n
+            desks["counter"].setdefault(counter, Tally())
+        if staff:
+            ratings[("staff", staff)][rating] += n
+            desks["staff"].setdefault(staff, Tally())
+    pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
+    for counter, staff, paused, seconds in cur.execute("""
+            SELECT counter, staff, SUM(kind = 'counter_paused'),
+                   SUM(CASE WHEN kind = 'counter_resumed' AND ps >= 0 THEN ps END)
+            FROM (SELECT counter, staff, kind, json_extract(data, '$.paused_seconds') AS ps FROM events
+                  WHERE day BETWEEN :first AND :last AND kind IN ('counter_paused', 'counter_resumed'))
+            GROUP BY 1, 2""", span):
+        for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
+            pauses[key][0] += paused or 0
+            pauses[key][1] += seconds or 0.0
+            desks[key[0]].setdefault(key[1], Tally())
+    staff_month = cur.execute(f"""
+        SELECT staff, substr(day, 1, 7) AS month,
+               COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+               SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) ELSE 0 END)
+        FROM visit_calls WHERE day BETWEEN :first AND :last AND staff IS NOT NULL GROUP BY 1, 2
+        HAVING COUNT(CASE WHEN end_kind IN ('finished', 'transferred') THEN 1 END) > 0
+        ORDER BY 1, 2""", span).fetchall()
+    bins = cur.execute(f"""
+        SELECT CASE {' '.join(f'WHEN x <= {b} THEN {i}' for i, b in enumerate(WAIT_BINS))}
+                    ELSE {len(WAIT_BINS)} END, COUNT(*)
+        FROM (SELECT wait_seconds / 60.0 AS x FROM visit_calls
+              WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds >= 0) GROUP BY 1""", span).fetchall()
+    wait_bins = [0] * (len(WAIT_BINS) + 1)
+    for i, n in bins:
+        wait_bins[i] = n
+
+    def visit_block(kind: str, g: Any, counts: Tally[str]) -> dict[str, Any]:
+        return _block(counts, waits[kind].get(g, _EMPTY), services[kind].get(g, _EMPTY), target)
+
+    def desk_block(col: str, g: Any) -> dict[str, Any]:
+        out = _block(desks[col][g], desk_waits[col].get(g, _EMPTY), desk_services[col].get(g, _EMPTY),
+                     target)
+        if col != "field_id":
+            kind = "counter" if col == "counter" else "staff"
+            out["pauses"] = int(pauses[(kind, g)][0])
+            out["paused_min"] = round(pauses[(kind, g)][1] / 60.0, 2)
+            out["satisfaction"] = satisfaction(ratings[(kind, g)], levels)
+        return out
+
+    totals = visit_block("total", 0, total)
+    days_open = sum(1 for c in by_day.values() if c["issued"])
+    field_ids = [*rules.fields, *sorted(f for f in fields if f not in rules.fields)]
+    months: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for day, c in by_day.items():
+        m = months[day[:7]]
+        m[0] += c["issued"]
+        m[1] += c["served"]
+        m[2] += c["dossiers"]
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),
-        "target_wait_min": TARGET_WAIT_MINUTES,
-        "totals": total,
+        "target_wait_min": target,
+        "totals": totals,
         "days_with_visits": days_open,
-        "visits_per_day": _per(len(tickets), days_open),
-        "dossiers_per_day": _per(total["dossiers"], days_open),
+        "visits_per_day": _per(totals["issued"], days_open),
+        "served_per_day": _per(totals["served"], days_open),
+        "dossiers_per_day": _per(totals["dossiers"], days_open),
         "by_service": [
             {"service": fid, "name": rules.fields[fid].name if fid in rules.fields else fid,
-             **_block(by_field[fid], first_call_minutes)}
-            for fid in [*rules.fields, *(f for f in by_field if f not in rules.fields)]
-            if fid in by_field or fid in rules.fields
-        ],
-        "by_counter": [{"counter": n, **_block(ts, first_call_minutes),
-                        "satisfaction": satisfaction_table(ts, rules.rating_levels)}
-                       for n, ts in sorted(by_counter.items())],
-        "by_staff": [{"staff": s, **_block(ts, first_call_minutes),
-                      "satisfaction": satisfaction_table(ts, rules.rating_levels)}
-                     for s, ts in sorted(by_staff.items())],
-        "by_hour": [{"hour": h, "issued": len(ts)} for h, ts in sorted(by_hour.items())],
-        "by_day": [{"day": d, **_block(ts, first_call_minutes)} for d, ts in sorted(by_day.items())],
-        "satisfaction": satisfaction_table(tickets, rules.rating_levels),
+             **desk_block("field_id", fid)} for fid in field_ids],
+        "by_counter": [{"counter": n, "name": rules.counters[n].name if n in rules.counters else str(n),
+                        **desk_block("counter", n)} for n in sorted(desks["counter"])],
+        "by_staff": [{"staff": st, **desk_block("staff", st)} for st in sorted(desks["staff"])],
+        "by_hour": [{"hour": h, "days": len(hour_days[h]), "issued_per_day": _per(c["issued"], len(hour_days[h])),
+                     **visit_block("hour", h, c)} for h, c in sorted(by_hour.items())],
+        "by_weekday": [{"weekday": w, "days": len(weekday_days[w]),
+                        "issued_per_day": _per(c["issued"], len(weekday_days[w])),
+                        **visit_block("weekday", w, c)} for w, c in sorted(by_weekday.items())],
+        "by_day": [{"day": d, **visit_block("day", d, c)} for d, c in sorted(by_day.items())],
+        "by_priority": [{"priority": p, **visit_block("priority", int(p), by_priority[p])}
+                        for p in (False, True) if p in by_priority],
+        "by_month": [{"month": m, "issued": v[0], "served": v[1], "dossiers": v[2]}
+                     for m, v in sorted(months.items())],
+        "by_staff_month": [{"staff": st, "month": m, "served": n, "dossiers": d or 0}
+                           for st, m, n, d in staff_month],
+        "wait_histogram": [
+            {"from_min": lo, "to_min": hi, "visits": n}
+            for lo, hi, n in zip((0, *WAIT_BINS), (*WAIT_BINS, None), wait_bins)],
+        "satisfaction": satisfaction(ratings["total"], levels),
     }
 
 
-def first_call_minutes(calls: list[dict[str, Any]]) -> dict[str, float]:
-    """Waiting time in minutes per ticket id, from its first `called` event (in commit order)."""
-    first: dict[str, float] = {}
-    for e in calls:
-        if e["ticket_id"] not in first and "wait_seconds" in e["data"]:
-            first[e["ticket_id"]] = float(e["data"]["wait_seconds"]) / 60.0
-    return first
-
-
-def from_store(store: Any, rules: CenterRules, first: date, last: date) -> dict[str, Any]:
-    """`compute` over the tickets of `first`..`last` (local service days, inclusive), read in one
-    consistent snapshot of `store` (a `storage.SqliteStore`)."""
-    with store.reading() as tx:
-        tickets = tx.tickets_between(first, last)
-        calls = tx.events_between(first, last, ("called",))
-    return compute(tickets, first_call_minutes(calls), rules, first, last)
+def from_store(store: Any, rules: CenterRules, first: date, last: date,
+               target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+    """`compute` over `first`..`last` (local service days, inclusive), read in one consistent
+    snapshot of `store` (a `storage.SqliteStore`) through a read-only connection of its own:
+    a year's figures take a while, and the hub's connection (whose lock every kiosk and counter
+    request takes) is never held meanwhile — WAL lets this reader and the hub's writes run
+    side by side."""
+    db = sqlite3.connect(f"{Path(store.path).resolve().as_uri()}?mode=ro", uri=True,
+                         isolation_level=None, check_same_thread=True)
+    try:
+        db.execute("BEGIN")  # one snapshot for every query below
+        return compute(db, rules, first, last, target_wait_min)
+    finally:
+        db.close()

@@ -230,6 +230,88 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_created ON idempotency (created_at);
     """,
+    # v8 (issue 11, statistics): one row per call of a visit — its
+    # field, counter, staff, call time, the visit's issue time and priority, the wait the hub
+    # measured, the wait in this field (from the issue, or from the transfer into it; only on the
+    # visit's first call in the field), whether it is the visit's first call, how the call ended
+    # and the dossiers of a finish — kept by triggers on the event log, so statistics for a year
+    # aggregate in SQL instead of decoding every event's JSON (queue_server/stats.py,
+    # docs/statistics.md). Existing calls are filled in from the log. A `no_show` closes the
+    # visit's latest call even if "next" had already closed it as finished (a no-show marked
+    # afterwards); every other closing event closes an open call only.
+    """
+    CREATE TABLE visit_calls (
+        call_event INTEGER PRIMARY KEY,
+        ticket_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        field_id TEXT,
+        counter INTEGER,
+        staff TEXT,
+        called_at REAL NOT NULL,
+        issued_at REAL,
+        priority INTEGER,
+        wait_seconds REAL,
+        field_wait_seconds REAL,
+        first_call INTEGER NOT NULL DEFAULT 0,
+        ended_at REAL,
+        end_kind TEXT,
+        dossiers INTEGER
+    );
+    CREATE INDEX visit_calls_day ON visit_calls (day, first_call);
+    CREATE INDEX visit_calls_ticket ON visit_calls (ticket_id, call_event);
+    CREATE TRIGGER visit_calls_open AFTER INSERT ON events WHEN NEW.kind = 'called'
+        BEGIN
+            INSERT INTO visit_calls (call_event, ticket_id, day, field_id, counter, staff,
+                                     called_at, issued_at, priority, wait_seconds,
+                                     field_wait_seconds, first_call)
+            SELECT NEW.id, NEW.ticket_id, NEW.day, NEW.field_id, NEW.counter, NEW.staff, NEW.at,
+                   t.issued_at, t.priority, w,
+                   CASE WHEN EXISTS (SELECT 1 FROM visit_calls c WHERE c.ticket_id = NEW.ticket_id
+                                     AND c.field_id IS NEW.field_id) THEN NULL
+                        ELSE COALESCE(NEW.at - (SELECT c.ended_at FROM visit_calls c
+                                                WHERE c.ticket_id = NEW.ticket_id
+                                                  AND c.end_kind = 'transferred'
+                                                ORDER BY c.call_event DESC LIMIT 1), w) END,
+                   NOT EXISTS (SELECT 1 FROM visit_calls c WHERE c.ticket_id = NEW.ticket_id)
+            FROM (SELECT json_extract(NEW.data, '$.wait_seconds') AS w)
+            LEFT JOIN tickets t ON t.id = NEW.ticket_id;
+        END;
+    CREATE TRIGGER visit_calls_close AFTER INSERT ON events
+        WHEN NEW.kind IN ('finished', 'transferred', 'no_show', 'cancelled', 'closed_at_day_end')
+        BEGIN
+            UPDATE visit_calls SET ended_at = NEW.at, end_kind = NEW.kind,
+                dossiers = CASE WHEN NEW.kind = 'finished'
+                                THEN json_extract(NEW.data, '$.dossiers') ELSE dossiers END
+            WHERE call_event = (SELECT MAX(call_event) FROM visit_calls
+                                WHERE ticket_id = NEW.ticket_id AND call_event < NEW.id)
+              AND (end_kind IS NULL OR NEW.kind = 'no_show');
+        END;
+    INSERT INTO visit_calls (call_event, ticket_id, day, field_id, counter, staff, called_at,
+                             issued_at, priority, wait_seconds)
+        SELECT e.id, e.ticket_id, e.day, e.field_id, e.counter, e.staff, e.at, t.issued_at,
+               t.priority, json_extract(e.data, '$.wait_seconds')
+        FROM events e LEFT JOIN tickets t ON t.id = e.ticket_id WHERE e.kind = 'called';
+    UPDATE visit_calls SET (ended_at, end_kind, dossiers) = (
+        SELECT e.at, e.kind, CASE WHEN e.kind = 'finished' THEN json_extract(e.data, '$.dossiers') END
+        FROM events e
+        WHERE e.ticket_id = visit_calls.ticket_id AND e.id > visit_calls.call_event
+          AND e.kind IN ('finished', 'transferred', 'no_show', 'cancelled', 'closed_at_day_end')
+          AND NOT EXISTS (SELECT 1 FROM visit_calls n WHERE n.ticket_id = visit_calls.ticket_id
+                          AND n.call_event > visit_calls.call_event AND n.call_event < e.id)
+        ORDER BY (e.kind = 'no_show') DESC, e.id LIMIT 1);
+    UPDATE visit_calls SET
+        first_call = NOT EXISTS (SELECT 1 FROM visit_calls c WHERE c.ticket_id = visit_calls.ticket_id
+                                 AND c.call_event < visit_calls.call_event),
+        field_wait_seconds = CASE
+            WHEN EXISTS (SELECT 1 FROM visit_calls c WHERE c.ticket_id = visit_calls.ticket_id
+                         AND c.field_id IS visit_calls.field_id AND c.call_event < visit_calls.call_event)
+            THEN NULL
+            ELSE COALESCE(called_at - (SELECT c.ended_at FROM visit_calls c
+                                       WHERE c.ticket_id = visit_calls.ticket_id
+                                         AND c.end_kind = 'transferred'
+                                         AND c.call_event < visit_calls.call_event
+                                       ORDER BY c.call_event DESC LIMIT 1), wait_seconds) END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
