@@ -45,6 +45,7 @@ class LineTiming:
     baud: int = 9600
     turnaround_ms: float = 5.0
     bits_per_character: int = BITS_PER_CHARACTER
+    paced: bool = True   # False: a plain relay (bytes pass at once; noise and unplugging still work)
 
     def __post_init__(self) -> None:
         if self.baud <= 0:
@@ -56,6 +57,11 @@ class LineTiming:
     def character_s(self) -> float:
         """One character on the wire, in seconds (11 bits / baud)."""
         return self.bits_per_character / self.baud
+
+    @property
+    def wire_character_s(self) -> float:
+        """What the relay spaces bytes by: `character_s`, or 0 when not paced."""
+        return self.character_s if self.paced else 0.0
 
     @property
     def inter_frame_s(self) -> float:
@@ -200,9 +206,9 @@ class LineSimulator:
     def _enqueue(self, direction: str, data: bytes, now: float, noise: bool = False) -> None:
         """Give each byte of `data` its due time on the shared wire (caller holds the lock)."""
         start = max(now, self._line_free_at)
-        if self._last_direction is not None and self._last_direction != direction:
+        if self.timing.paced and self._last_direction is not None and self._last_direction != direction:
             start = max(start, self._line_free_at + self.timing.turnaround_ms / 1000)
-        character = self.timing.character_s
+        character = self.timing.wire_character_s
         pending = self._pending[direction].data
         for i, byte in enumerate(data):
             pending.append((byte, start + (i + 1) * character, noise))
