@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 
 venv: system $(STAMP)
 
+# The hub, the simulated RS485 devices (their page at :$(DEVICES_PORT)) and the device bridge.
+DEVICES_PORT ?= 8091
 run: venv
-	$(VENV)/bin/queue-server --demo --host $(HOST) --port $(PORT) --data $(DATA)
+	@VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) DATA=$(DATA) DEVICES_PORT=$(DEVICES_PORT) bash scripts/run-demo.sh
 
 test: venv
 	$(VENV)/bin/pytest -q
