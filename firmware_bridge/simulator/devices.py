@@ -52,6 +52,7 @@ class SimulatedDevice:
         self.holding_table: dict[int, R.Register] = {}
         self.holding: dict[int, int] = {}
         self.last_write_at: float | None = None
+        self.changed_at: float | None = None   # monotonic s of the last write that changed a value
         self.writes = 0
 
     # ---- registers -----------------------------------------------------------------------------
@@ -106,6 +107,8 @@ class SimulatedDevice:
             for a, v in zip(addresses, values):
                 self.holding[a] = v
             self.last_write_at = self._clock()
+            if self.holding != before:
+                self.changed_at = self.last_write_at
             self.writes += 1
             self._after_write(before)
 
@@ -155,6 +158,10 @@ class CounterDisplay(SimulatedDevice):
     def _after_write(self, before: dict[int, int]) -> None:
         if self.holding[5] != before.get(5):   # CALL_SEQ changed: a call or a recall
             self.blink_until = self._clock() + self.holding[1]
+        if any(self.holding[a] != before.get(a) for a in (0, 5, 8, 9, 10, 11)):
+            self.shown_at = self.last_write_at   # what people see changed (mode, call, text)
+
+    shown_at: float | None = None
 
     def text(self) -> str:
         return R.text_from_registers([self.holding[a] for a in range(8, 12)])
@@ -169,7 +176,7 @@ class CounterDisplay(SimulatedDevice):
                     "blinking": mode == R.Mode.NUMBER and self._clock() < self.blink_until,
                     "brightness": self.holding[2], "call_seq": self.holding[5],
                     "waiting": None if self.holding[6] == R.BLANK else self.holding[6],
-                    "writes": self.writes}
+                    "writes": self.writes, "changed_at": self.changed_at, "shown_at": self.shown_at}
 
 
 class CounterTerminal(CounterDisplay):
@@ -307,7 +314,8 @@ class NumericLed(SimulatedDevice):
         with self._lock:
             shown = str(self.value() % (10 ** self.size)).rjust(self.size)
             return {"unit": self.unit, "kind": self.kind_name, "counter": self.counter,
-                    "mode": "number", "shows": shown, "value": self.value(), "writes": self.writes}
+                    "mode": "number", "shows": shown, "value": self.value(), "writes": self.writes,
+                    "changed_at": self.changed_at}
 
     def watchdog_expired(self) -> bool:
         return False

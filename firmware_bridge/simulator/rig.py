@@ -18,6 +18,7 @@ parser is the one that refuses a bad file with key and line.
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,9 @@ class DeviceRig:
             "buses": [{
                 "name": name, "port": rig.spec.port, "baud": rig.spec.baud, "paced": self.pace,
                 "frames_in": rig.server.frames_in, "frames_out": rig.server.frames_out,
+                # line time the bytes took (11 bits each at the baud), and the clock it is read by
+                "line": {"busy_s": rig.line.busy_s(), "bytes": rig.line.byte_count(),
+                         "clock": time.monotonic()},
                 "devices": [dict(dev.view(), name=_name_of(rig.spec, unit))
                             for unit, dev in sorted(rig.devices.items())],
             } for name, rig in self.buses.items()],
