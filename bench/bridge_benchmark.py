@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -49,7 +50,6 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 TOKEN = "demo-device"
 TURNAROUND_MS = 5.0
 
@@ -114,23 +114,23 @@ class Chain:
         self.sim = f"http://127.0.0.1:{self.sim_port}"
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, name: str, *args: str) -> None:
+    def spawn(self, name: str, module: str, *args: str) -> None:
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115
-        self.procs.append(subprocess.Popen([str(BIN / name), *args], cwd=ROOT, stdout=log,
+        self.procs.append(subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True))
 
     def start(self) -> None:
         (self.folder / "hub.toml").write_text(hub_toml(self.n), encoding="utf-8")
         port = self.folder / "rs485" / "bus1"
         (self.folder / "bridge.toml").write_text(bridge_toml(self.n, port, self.baud, self.hub), encoding="utf-8")
-        self.spawn("queue-server", "--demo", "--config", str(self.folder / "hub.toml"),
+        self.spawn("queue-server", "queue_server", "--demo", "--config", str(self.folder / "hub.toml"),
                    "--port", str(self.hub_port), "--data", str(self.folder / "hub"))
-        self.spawn("device-simulator", "--config", str(self.folder / "bridge.toml"), "--data",
+        self.spawn("device-simulator", "firmware_bridge.simulator", "--config", str(self.folder / "bridge.toml"), "--data",
                    str(self.folder / "sim"), "--http-port", str(self.sim_port),
                    "--turnaround-ms", str(TURNAROUND_MS))
         wait_for(lambda: requests.get(f"{self.hub}/healthz", timeout=1).ok, 60, "the hub")
         wait_for(lambda: requests.get(f"{self.sim}/api/devices", timeout=1).ok, 30, "the simulator")
-        self.spawn("firmware-bridge", "--config", str(self.folder / "bridge.toml"), "--hub", self.hub,
+        self.spawn("firmware-bridge", "firmware_bridge.cli", "--config", str(self.folder / "bridge.toml"), "--hub", self.hub,
                    "--token", TOKEN)
         # the bridge has reached every terminal once it wrote each display (out of its error mode)
         wait_for(lambda: all(d["mode"] != "error" for d in self.devices()), 120, "the bridge's first writes")
@@ -153,8 +153,9 @@ class Chain:
                 p.wait()
 
 
-def measure(baud: int, n: int, calls: int, rng: random.Random) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"bridge-bench-{baud}-") as tmp:
+def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = False) -> dict[str, Any]:
+    tmp = tempfile.mkdtemp(prefix=f"bridge-bench-{baud}-")
+    try:
         chain = Chain(Path(tmp), baud, n)
         try:
             chain.start()
@@ -173,9 +174,9 @@ def measure(baud: int, n: int, calls: int, rng: random.Random) -> dict[str, Any]
                 r = requests.post(f"{chain.sim}/api/buses/bus1/devices/{unit}/press", json={"key": 1}, timeout=5)
                 r.raise_for_status()
                 try:
-                    after = wait_for(lambda: next(d for d in chain.devices() if d["unit"] == unit
-                                                  and d["call_seq"] != before["call_seq"]
-                                                  and d["mode"] == "number"), 30, f"terminal {unit}")
+                    after = wait_for(lambda: next((d for d in chain.devices() if d["unit"] == unit
+                                                   and d["call_seq"] != before["call_seq"]
+                                                   and d["mode"] == "number"), None), 30, f"terminal {unit}")
                     latencies.append((after["shown_at"] - t0) * 1000)
                 except RuntimeError:
                     misses += 1
@@ -188,6 +189,11 @@ def measure(baud: int, n: int, calls: int, rng: random.Random) -> dict[str, Any]
                     "utilisation": busy / (wall1 - wall0), "paper": paper(baud, n)}
         finally:
             chain.stop()
+    finally:
+        if keep:
+            print(f"logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
@@ -196,9 +202,10 @@ def main() -> int:
     ap.add_argument("--terminals", type=int, default=20)
     ap.add_argument("--bauds", default="9600,115200")
     ap.add_argument("--seed", type=int, default=10)
+    ap.add_argument("--keep", action="store_true", help="keep the processes' logs")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    results = [measure(int(b), args.terminals, args.calls, rng) for b in args.bauds.split(",")]
+    results = [measure(int(b), args.terminals, args.calls, rng, args.keep) for b in args.bauds.split(",")]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     out = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine,
            "results": results}

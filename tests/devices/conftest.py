@@ -74,6 +74,7 @@ levels = ["Rất hài lòng", "Hài lòng", "Chưa hài lòng"]
 
 [bridge]
 token = "demo-device"
+data = "{folder}/bridge-data"
 
 [[bridge.buses]]
 name = "bus1"
@@ -134,7 +135,7 @@ class RigProcess:
     def start(self) -> "RigProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "center.toml"
-        config.write_text(RIG_TOML.format(port=self.port, baud=self.baud), encoding="utf-8")
+        config.write_text(RIG_TOML.format(port=self.port, baud=self.baud, folder=self.folder), encoding="utf-8")
         log = open(self.folder / "device-simulator.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "firmware_bridge.simulator", "--config", str(config),
@@ -151,6 +152,10 @@ class RigProcess:
             except requests.ConnectionError:
                 time.sleep(0.05)
         raise RuntimeError("device-simulator did not come up")
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "center.toml"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
