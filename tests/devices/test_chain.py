@@ -122,3 +122,14 @@ def test_noise_and_bad_frames_on_the_bus_leave_the_other_devices_working(chain: 
     shown = eventually(lambda: (d := rig.device(1))["mode"] == "number" and d, "counter 1's LED shows the call")
     assert shown["text"] == ticket["number"]
     assert len(rig.applied()) >= 1
+
+
+def test_the_bridge_picks_up_its_adapter_unplugged_and_plugged_back(chain: tuple[HubProcess, RigProcess]) -> None:
+    hub, rig = chain
+    first, second = issue(hub), issue(hub)
+    assert rig.press(1, 1) is not None
+    eventually(lambda: rig.device(1)["text"] == first["number"], "the first call on the LED")
+    r = requests.post(f"{rig.api}/api/buses/bus1/unplug", json={"down_s": 1.0}, timeout=15)
+    assert r.status_code == 200
+    assert rig.press(1, 1) is not None                           # pressed while the cable is out
+    eventually(lambda: rig.device(1)["text"] == second["number"], "the second call on the LED", timeout=60)
