@@ -314,7 +314,7 @@ class NumericLed(SimulatedDevice):
         with self._lock:
             shown = str(self.value() % (10 ** self.size)).rjust(self.size)
             return {"unit": self.unit, "kind": self.kind_name, "counter": self.counter,
-                    "mode": "number", "shows": shown, "value": self.value(), "writes": self.writes,
+                    "mode": "value", "shows": shown, "value": self.value(), "writes": self.writes,
                     "changed_at": self.changed_at}
 
     def watchdog_expired(self) -> bool:
