@@ -84,11 +84,12 @@ def hub_toml(n: int) -> str:
             '[[fields]]\nid = "ho-tich"\nname = "Hộ tịch"\nstart = 1001\n\n' + counters)
 
 
-def bridge_toml(n: int, port: Path, baud: int, hub: str) -> str:
+def bridge_toml(n: int, port: Path, baud: int, hub: str, timeout_ms: int | None = None) -> str:
     devices = "\n".join(f'[[bridge.devices]]\nbus = "bus1"\nunit = {i}\nkind = "counter-terminal"\ncounter = {i}\n'
                         for i in range(1, n + 1))
     return (f'[bridge]\nhub = "{hub}"\ntoken = "{TOKEN}"\n\n'
-            f'[[bridge.buses]]\nname = "bus1"\nport = "{port}"\nbaud = {baud}\n\n' + devices)
+            f'[[bridge.buses]]\nname = "bus1"\nport = "{port}"\nbaud = {baud}\n'
+            + (f"timeout_ms = {timeout_ms}\n" if timeout_ms else "") + "\n" + devices)
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -107,8 +108,8 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 class Chain:
     """The three processes for one baud rate, in `folder`."""
 
-    def __init__(self, folder: Path, baud: int, n: int) -> None:
-        self.folder, self.baud, self.n = folder, baud, n
+    def __init__(self, folder: Path, baud: int, n: int, timeout_ms: int | None = None) -> None:
+        self.folder, self.baud, self.n, self.timeout_ms = folder, baud, n, timeout_ms
         self.hub_port, self.sim_port = free_port(), free_port()
         self.hub = f"http://127.0.0.1:{self.hub_port}"
         self.sim = f"http://127.0.0.1:{self.sim_port}"
@@ -122,7 +123,8 @@ class Chain:
     def start(self) -> None:
         (self.folder / "hub.toml").write_text(hub_toml(self.n), encoding="utf-8")
         port = self.folder / "rs485" / "bus1"
-        (self.folder / "bridge.toml").write_text(bridge_toml(self.n, port, self.baud, self.hub), encoding="utf-8")
+        (self.folder / "bridge.toml").write_text(bridge_toml(self.n, port, self.baud, self.hub, self.timeout_ms),
+                                                 encoding="utf-8")
         self.spawn("queue-server", "queue_server", "--demo", "--config", str(self.folder / "hub.toml"),
                    "--port", str(self.hub_port), "--data", str(self.folder / "hub"))
         self.spawn("device-simulator", "firmware_bridge.simulator", "--config", str(self.folder / "bridge.toml"), "--data",
@@ -153,10 +155,11 @@ class Chain:
                 p.wait()
 
 
-def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = False) -> dict[str, Any]:
+def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = False,
+            timeout_ms: int | None = None) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix=f"bridge-bench-{baud}-")
     try:
-        chain = Chain(Path(tmp), baud, n)
+        chain = Chain(Path(tmp), baud, n, timeout_ms)
         try:
             chain.start()
             kiosk = requests.Session()
@@ -165,7 +168,10 @@ def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = Fals
                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).raise_for_status()
             time.sleep(2)
             line0, wall0 = chain.line(), time.monotonic()
+            writes0 = sum(d["writes"] for d in chain.devices())
             latencies: list[float] = []
+            to_ack: list[float] = []    # press → the bridge took and acknowledged it (poll wait, read, fsync, ack)
+            ack_to_led: list[float] = []   # → the hub's call, its Socket.IO event and the display write
             misses = 0
             for i in range(calls):
                 unit = rng.randrange(1, n + 1)
@@ -178,15 +184,32 @@ def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = Fals
                                                    and d["call_seq"] != before["call_seq"]
                                                    and d["mode"] == "number"), None), 30, f"terminal {unit}")
                     latencies.append((after["shown_at"] - t0) * 1000)
+                    if after.get("acked_at") and after["acked_at"] >= t0:
+                        to_ack.append((after["acked_at"] - t0) * 1000)
+                        ack_to_led.append((after["shown_at"] - after["acked_at"]) * 1000)
                 except RuntimeError:
                     misses += 1
                 time.sleep(rng.uniform(0.3, 0.7))
             line1, wall1 = chain.line(), time.monotonic()
+            writes1 = sum(d["writes"] for d in chain.devices())
             busy = line1["busy_s"] - line0["busy_s"]
-            return {"baud": baud, "terminals": n, "calls": len(latencies), "missed": misses,
+            try:   # the bridge's own count of timeouts and bad frames (GET /api/v1/devices, bridge branch)
+                admin = requests.post(f"{chain.hub}/api/v1/auth/login",
+                                      json={"username": "admin", "password": "demo"}, timeout=10).json()["token"]
+                health = requests.get(f"{chain.hub}/api/v1/devices", headers={"Authorization": f"Bearer {admin}"},
+                                      timeout=5).json()
+            except (requests.RequestException, ValueError, KeyError):
+                health = None
+            return {"baud": baud, "terminals": n, "timeout_ms": timeout_ms or 100, "calls": len(latencies),
+                    "missed": misses,
                     "p50_ms": statistics.median(latencies), "p99_ms": pct(latencies, 0.99),
                     "max_ms": max(latencies), "mean_ms": statistics.fmean(latencies),
-                    "utilisation": busy / (wall1 - wall0), "paper": paper(baud, n)}
+                    "utilisation": busy / (wall1 - wall0), "paper": paper(baud, n),
+                    "press_to_ack_p50_ms": statistics.median(to_ack) if to_ack else None,
+                    "ack_to_led_p50_ms": statistics.median(ack_to_led) if ack_to_led else None,
+                    "load_average": os.getloadavg(),
+                    "display_writes_per_call": (writes1 - writes0) / calls,
+                    "latencies_ms": [round(v, 1) for v in latencies], "health": health}
         finally:
             chain.stop()
     finally:
@@ -203,23 +226,27 @@ def main() -> int:
     ap.add_argument("--bauds", default="9600,115200")
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep the processes' logs")
+    ap.add_argument("--timeout-ms", type=int, help="the bus's response timeout (bridge default 100)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    results = [measure(int(b), args.terminals, args.calls, rng, args.keep) for b in args.bauds.split(",")]
+    results = [measure(int(b), args.terminals, args.calls, rng, args.keep, args.timeout_ms) for b in args.bauds.split(",")]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     out = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine,
            "results": results}
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / "bridge.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
     print(f"\n{machine}, {out['when']}\n")
-    print("| baud | terminals | calls | key → LED p50 | p99 | max | bus utilisation | "
-          "paper: poll cycle | cycle + write (goal) | worst |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| baud | timeout | terminals | calls | key → LED p50 | p99 | max | of which press → ack / ack → LED, p50 | "
+          "display writes a call | bus utilisation | paper: poll cycle | cycle + write (goal) | worst | load average |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         p = r["paper"]
-        print(f"| {r['baud']} | {r['terminals']} | {r['calls']} (missed {r['missed']}) | {r['p50_ms']:.0f} ms | "
-              f"{r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms | {100 * r['utilisation']:.0f} % | "
-              f"{p['cycle_ms']:.0f} ms | {p['goal_ms']:.0f} ms | {p['worst_ms']:.0f} ms |")
+        print(f"| {r['baud']} | {r['timeout_ms']} ms | {r['terminals']} | {r['calls']} (missed {r['missed']}) | {r['p50_ms']:.0f} ms | "
+              f"{r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
+              f"{r['press_to_ack_p50_ms'] or 0:.0f} / {r['ack_to_led_p50_ms'] or 0:.0f} ms | "
+              f"{r['display_writes_per_call']:.1f} | {100 * r['utilisation']:.0f} % | "
+              f"{p['cycle_ms']:.0f} ms | {p['goal_ms']:.0f} ms | {p['worst_ms']:.0f} ms | "
+              f"{r['load_average'][0]:.1f} |")
     return 0
 
 

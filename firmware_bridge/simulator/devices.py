@@ -198,6 +198,7 @@ class CounterTerminal(CounterDisplay):
         out = super().view()
         assert self.queue is not None
         out["pending"] = self.queue.registers()[0]
+        out["acked_at"] = self.queue.acked_at
         out["keys"] = [k.name.lower() for k in R.TerminalKey if self.keys & (1 << (k - 1))]
         return out
 

@@ -77,6 +77,7 @@ class KeyEventQueue:
         self.next_seq = 1
         self.last_acked = 0
         self.events: list[KeyEvent] = []
+        self.acked_at: float | None = None   # clock time the head was last removed (benchmark)
         if not self._load():
             self._initialise(previous_epoch=None)
             if epoch is not None:   # a store made at the factory with a known epoch (tests, examples)
@@ -120,6 +121,7 @@ class KeyEventQueue:
                 self.events.pop(0)
                 self.last_acked = value
                 self._save()
+                self.acked_at = self._clock()
                 return
             if value != 0 and value == self.last_acked:
                 return
