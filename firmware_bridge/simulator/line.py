@@ -76,7 +76,8 @@ class LineTiming:
 @dataclass(frozen=True)
 class Delivery:
     """One byte that crossed the line: `due` is when its last bit left the wire, `written` when
-    the relay handed it to the far side (both `time.monotonic()` seconds; written ≥ due)."""
+    the relay handed it to the far side (just before its write; both `time.monotonic()` seconds;
+    written ≥ due)."""
 
     direction: str
     byte: int
@@ -270,12 +271,7 @@ class LineSimulator:
             if not out:
                 continue
             target = "devices" if direction == TO_DEVICES else "master"
-            fd = self._fds[target]
-            if fd is not None:
-                try:
-                    os.write(fd, bytes(out))
-                except OSError:
-                    self._close_fd(target)  # lost with the pty, as on a cut cable
+            # recorded before the write, so whoever reads the bytes finds them in the schedule
             written = self._clock()
             with self._lock:
                 self._bytes[direction] += len(out)
@@ -283,3 +279,9 @@ class LineSimulator:
                 if self.record:
                     self._schedule.extend(Delivery(direction, b, due, written, noise)
                                           for b, due, noise in due_items)
+            fd = self._fds[target]
+            if fd is not None:
+                try:
+                    os.write(fd, bytes(out))
+                except OSError:
+                    self._close_fd(target)  # lost with the pty, as on a cut cable
