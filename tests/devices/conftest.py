@@ -211,12 +211,12 @@ class RawMaster:
         except OSError:
             pass
 
-    def transact(self, pdu_with_unit: bytes, quiet_s: float = 0.1, first_s: float = 2.0) -> bytes:
+    def transact(self, pdu_with_unit: bytes, quiet_s: float = 0.1, first_s: float = 5.0) -> bytes:
         self.drain()
         os.write(self.fd, pdu_with_unit + modbus_crc(pdu_with_unit))
         return self.collect(quiet_s, first_s)
 
-    def collect(self, quiet_s: float = 0.1, first_s: float = 2.0) -> bytes:
+    def collect(self, quiet_s: float = 0.1, first_s: float = 5.0) -> bytes:
         out = bytearray()
         end = time.monotonic() + first_s
         while True:
