@@ -6,8 +6,9 @@
   the bridge's own code (an independent peer);
 - `modbus` — those devices as Modbus RTU slaves served by pymodbus on one serial port per bus;
 - `faults` — faults injected at the boundary (lost replies and acks, late answers, bad CRC, ...);
-- `web` — the technician's page: what each device shows, and its keys to press;
-- `__main__` — the `device-simulator` command.
+- `rig` — every bus of a center's `[bridge]` config: pty pairs, line simulator, Modbus server;
+- `web` — the technician's page: what each device shows, and its keys to press; the control API;
+- `__main__` — the `device-simulator` command (`--config FILE` or `--demo`).
 
 Nothing here imports the hub (queue_server) or the bridge's master; the rig talks to them only
 through the serial line, as real devices do.

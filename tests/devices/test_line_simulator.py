@@ -122,3 +122,22 @@ def test_the_relay_picks_up_a_pty_pair_that_was_restarted(pty_pair) -> None:  # 
     finally:
         line.close()
         os.close(bridge_end)
+
+
+def test_an_unpaced_line_passes_bytes_at_once_and_still_counts_their_line_time(pty_pair) -> None:  # type: ignore[no-untyped-def]
+    master = pty_pair("master")
+    devices = pty_pair("devices")
+    timing = LineTiming(9600, paced=False)
+    line = LineSimulator(str(master.b), str(devices.a), timing).start()
+    bridge_end, device_end = open_raw(master.a), open_raw(devices.b)
+    try:
+        os.write(bridge_end, b"0123456789")
+        assert read_exactly(device_end, 10) == b"0123456789"
+        schedule = line.schedule()
+        assert timing.wire_character_s == 0
+        assert all(b.due == a.due for a, b in zip(schedule, schedule[1:]) if a.written == b.written)
+        assert line.busy_s() == pytest.approx(10 * timing.character_s)
+    finally:
+        line.close()
+        os.close(bridge_end)
+        os.close(device_end)
