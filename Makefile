@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 
 venv: system $(STAMP)
 
+# The hub, the simulated RS485 devices (their page at :$(DEVICES_PORT)) and the device bridge.
 # `make run CONFIG=config/demo-reporting.toml`: the demo center with that file's fields and sections
 CONFIG ?=
+DEVICES_PORT ?= 8091
 run: venv
-	$(VENV)/bin/queue-server --demo --host $(HOST) --port $(PORT) --data $(DATA) $(if $(CONFIG),--config $(CONFIG))
+	@VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) DATA=$(DATA) DEVICES_PORT=$(DEVICES_PORT) CONFIG=$(CONFIG) bash scripts/run-demo.sh
 
 # The province's central backend on this machine (PostgreSQL in data-central/), for the demo center
 central: venv
