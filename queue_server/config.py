@@ -236,6 +236,7 @@ SECTIONS = {
     "center", "hours", "queue", "priority", "ratings", "auth", "fields", "counters", "staff",
     "devices", "kiosk", "printer", "printers", "voice", "display", "gpio", "server",
 }
+SECTIONS |= {"backup"}  # queue_server/backup.py (issue 13)
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
 FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -254,6 +255,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"host": str, "port": int, "data": str, "threads": int, "ping_interval": int,
                "ping_timeout": int, "send_timeout": int, "min_free_mb": int},
 }
+FREE_SECTIONS["backup"] = {"dir": str, "keep_days": int}  # queue_server/backup.py
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
     "display.latest_calls": (1, 15),
@@ -268,6 +270,7 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "server.send_timeout": (1, 300),
     "server.min_free_mb": (0, 1_000_000),
 }
+FREE_RANGES["backup.keep_days"] = (1, 3650)
 
 
 # `[auth]` keys of LoginPolicy and their allowed ranges (integers).

@@ -87,9 +87,9 @@ def add_system_files(root: Path) -> None:
             shutil.copy(Path(program).resolve(), target)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """A scratch root with the release installed (a kiosk Pi), shared by a module's tests."""
+    """A scratch root with the release installed (a kiosk Pi), shared by the session's tests (each leaves it installed)."""
     if os.geteuid() != 0:
         pytest.skip("install-pi.sh runs as root")
     root = make_scratch_root(tmp_path_factory.mktemp("pi") / "root")
