@@ -256,6 +256,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
                "ping_timeout": int, "send_timeout": int, "min_free_mb": int},
 }
 FREE_SECTIONS["backup"] = {"dir": str, "keep_days": int}  # queue_server/backup.py
+FREE_SECTIONS["voice"]["cache_mb"] = int  # display/voice.py VoiceCache bound (issue 13: SD card)
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
     "display.latest_calls": (1, 15),
@@ -271,6 +272,7 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "server.min_free_mb": (0, 1_000_000),
 }
 FREE_RANGES["backup.keep_days"] = (1, 3650)
+FREE_RANGES["voice.cache_mb"] = (1, 10_000)
 
 
 # `[auth]` keys of LoginPolicy and their allowed ranges (integers).
