@@ -88,6 +88,12 @@ def test_installed_hub_started_as_its_unit_notifies_systemd(installed: Path, tmp
     systemd.settimeout(watchdog_usec / 1e6 + 30)
     env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec)}
     env.pop("PYTHONPATH", None)
+    # the unit's Environment=, its RuntimeDirectory (a tmpfs under /run) made here in tmp_path
+    name, value = unit_setting(text, "Environment").split("=", 1)
+    runtime = "/run/" + unit_setting(text, "RuntimeDirectory")
+    assert name == "TMPDIR" and value == runtime
+    env["TMPDIR"] = str(tmp_path / runtime.lstrip("/"))
+    Path(env["TMPDIR"]).mkdir(parents=True)
     log = open(tmp_path / "hub.log", "wb")  # noqa: SIM115
     hub = subprocess.Popen([*argv, "--host", "127.0.0.1", "--port", str(free_port())], env=env,
                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
@@ -96,6 +102,11 @@ def test_installed_hub_started_as_its_unit_notifies_systemd(installed: Path, tmp
         while "WATCHDOG=1" not in heard:
             heard.append(systemd.recv(256).decode())
         assert [m for m in heard if m in ("READY=1", "WATCHDOG=1")] == ["READY=1", "WATCHDOG=1"], heard
+        # gunicorn's heartbeat file (touched every second) is in the RAM folder, not on the card
+        worker = int(Path(f"/proc/{hub.pid}/task/{hub.pid}/children").read_text().split()[0])
+        heartbeat = [os.readlink(fd) for fd in Path(f"/proc/{worker}/fd").iterdir()
+                     if "wgunicorn-" in os.readlink(fd)]
+        assert heartbeat and all(h.startswith(env["TMPDIR"] + "/") for h in heartbeat), heartbeat
     finally:
         os.killpg(hub.pid, signal.SIGTERM)
         hub.wait(timeout=20)
