@@ -104,7 +104,14 @@ def backup_main(argv: list[str]) -> int:
     p.add_argument("--label", default="", help="added to the file name, e.g. pre-upgrade")
     args = p.parse_args(argv)
     try:
-        config, data = _data_folder(args)
+        try:
+            config, data = _data_folder(args)
+        except ConfigError as exc:
+            # a config being edited must not stop the nightly backup: the default folder then
+            if args.data is None:
+                raise
+            print(f"queue-server: {exc}; backing up into <data>/backups", file=sys.stderr)
+            config, data = None, args.data
         where = backup.settings(config.sections if config else {}, data)
         made = backup.take_backup(default_db_path(data), where.folder, label=args.label)
         print(f"backup: {made} ({made.stat().st_size} bytes)")

@@ -9,7 +9,8 @@
 #                     machine with internet by `python3 -m pip wheel --wheel-dir DIR .` in the
 #                     repository (`make wheelhouse`); without it the wheelhouse is made now (online)
 #   --screen WHICH    this Pi also drives a screen: `kiosk` (touchscreen) or `tv` (hall display),
-#                     Chromium in kiosk mode under cage on tty1; default `none`
+#                     Chromium in kiosk mode under cage on tty1; `none` (default) leaves the
+#                     screen units as they are (`systemctl disable kiosk-browser` turns one off)
 #   --root DIR        write everything under DIR instead of / (tests, image building): no apt-get,
 #                     no live systemctl or udevadm; users and groups go into DIR/etc/passwd and
 #                     DIR/etc/group (useradd --prefix); units are enabled with `systemctl --root`
@@ -178,12 +179,11 @@ if ! has_user "$USER_SCREEN"; then  # the browsers' user: no groups, no access t
 fi
 
 # ------------------------------------------------------------------------------------- folders
-folder /opt 755 root:root
+for system_folder in /opt /etc /var /var/lib; do  # the image's own: made only when missing
+  [ -d "$R$system_folder" ] || folder $system_folder 755 root:root
+done
 folder $OPT 755 root:root
-folder /etc 755 root:root
 folder $ETC 750 root:$USER_HUB
-folder /var 755 root:root
-folder /var/lib 755 root:root
 folder $DATA 750 $USER_HUB:$USER_HUB
 folder $DATA/backups 750 $USER_HUB:$USER_HUB
 
