@@ -112,3 +112,31 @@ def test_installed_hub_started_as_its_unit_notifies_systemd(installed: Path, tmp
         hub.wait(timeout=20)
         systemd.close()
         log.close()
+
+
+# systemd's own score of a unit's sandbox (0 = locked down, 10 = none), offline on the scratch
+# root. The Python services are held at "OK" (< 5); the browsers keep Chromium's own sandbox
+# working (it needs user namespaces), which costs them points.
+EXPOSURE_AT_MOST = {"queue-server.service": 4.5, "firmware-bridge.service": 4.5,
+                    "queue-server-backup.service": 3.5, "kiosk-browser.service": 7.5,
+                    "tv-browser.service": 7.5}
+
+
+@pytest.mark.parametrize("unit", sorted(EXPOSURE_AT_MOST))
+def test_sandbox_exposure_stays_low(installed: Path, unit: str) -> None:
+    add_system_files(installed)
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", f"--root={installed}", unit],
+                            capture_output=True, text=True)
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert found, result.stdout + result.stderr
+    assert float(found.group(1)) <= EXPOSURE_AT_MOST[unit], result.stdout
+
+
+def test_units_that_open_devices_do_not_close_them(installed: Path) -> None:
+    """ProtectClock= and DeviceAllow= switch systemd to an allow-list of devices (systemd issue
+    #18142): the hub would lose its printer and GPIO chip, the bridge its RS485 adapters."""
+    for unit in ("queue-server.service", "firmware-bridge.service"):
+        text = (installed / "etc/systemd/system" / unit).read_text()
+        settings = [line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.startswith("#")]
+        for key in ("ProtectClock", "DeviceAllow", "DevicePolicy", "PrivateDevices"):
+            assert key not in settings, (unit, key)
