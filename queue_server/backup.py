@@ -47,6 +47,8 @@ class BackupError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackupSettings:
+    """Where backups go (`folder`) and for how many days they are kept (`keep_days`)."""
+
     folder: Path
     keep_days: int
 

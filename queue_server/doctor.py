@@ -87,6 +87,7 @@ def system_timezone() -> str | None:
 
 
 def sound_cards() -> list[str]:
+    """ALSA's sound cards (/proc/asound/cards, one line each); empty when there are none."""
     try:
         text = Path("/proc/asound/cards").read_text()
     except OSError:
@@ -95,6 +96,7 @@ def sound_cards() -> list[str]:
 
 
 def default_font_dirs() -> list[Path]:
+    """The folders the ticket renderer searches for DejaVu (kiosk/ticket_image.py FONT_DIRS)."""
     from kiosk.ticket_image import FONT_DIRS
 
     return list(dict.fromkeys(FONT_DIRS))
