@@ -220,7 +220,9 @@ if [ ! -x "$R$VENV/bin/python" ]; then
   say "virtual environment $VENV"
 fi
 if [ "$(cat "$R$OPT/release" 2>/dev/null)" != "$release" ]; then
-  pip=("$R$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --find-links "$WHEELHOUSE")
+  # only the wheelhouse: neither this machine's pip config nor its PIP_* variables may add a source
+  pip=(env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null
+       "$R$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --find-links "$WHEELHOUSE")
   "${pip[@]}" "$wheel" || die "pip could not install from $WHEELHOUSE (is it complete? docs/install.md)"
   "${pip[@]}" --no-deps --force-reinstall "$wheel"
   echo "$release" > "$R$OPT/release"
