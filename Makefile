@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= data
 
-.PHONY: run test bench system venv clean central
+.PHONY: run test bench system venv clean central wheelhouse
 
 system:
 	@bash scripts/setup-system.sh
@@ -45,6 +45,11 @@ $(RUNTIME)/.installed: pyproject.toml
 COMPARE ?=
 bench: venv $(RUNTIME)/.installed
 	$(PY) bench/benchmark.py --server-python $(RUNTIME)/bin/python $(if $(COMPARE),--compare $(COMPARE))
+
+# Every Python package of a release, for an offline install on a Pi (docs/install.md): run it on
+# a machine of the Pi's architecture (arm64) with internet, copy the folder with the repository.
+wheelhouse:
+	python3 -m pip wheel --wheel-dir wheelhouse .
 
 clean:
 	rm -rf $(VENV) $(RUNTIME) build *.egg-info .pytest_cache

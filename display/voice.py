@@ -444,6 +444,7 @@ def create_synthesizer(name: str, **options: Any) -> SpeechSynthesizer:
 # --- the cache -----------------------------------------------------------------------------------
 
 _KEY = re.compile(r"[0-9a-f]{16}")
+DEFAULT_CACHE_BYTES = 32 * 1024 * 1024  # `[voice] cache_mb`: about 170 espeak-ng announcements
 
 
 class VoiceCache:
@@ -456,13 +457,23 @@ class VoiceCache:
     espeak-ng processes at the same moment; a cached text is returned without the lock.
     """
 
-    def __init__(self, directory: Path | str, synthesizer: SpeechSynthesizer) -> None:
+    def __init__(self, directory: Path | str, synthesizer: SpeechSynthesizer,
+                 max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        """`max_bytes` bounds the folder: every call is a new sentence (a new number), about
+        190 KB of WAV from espeak-ng, so an unbounded cache of a provincial center's 450 calls a
+        day would fill a 32 GB SD card within a year (bench/sd_writes.py). Past the bound the
+        oldest WAVs are deleted (a recall, minutes later, still finds its own)."""
         self.directory = Path(directory)
         self.synthesizer = synthesizer
+        self.max_bytes = max_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         for leftover in self.directory.glob(".*.wav.tmp"):  # from a crash mid-write
             leftover.unlink(missing_ok=True)
+        self._sizes: dict[Path, int] = {}  # oldest first
+        for wav in sorted(self.directory.glob("*.wav"), key=lambda p: p.stat().st_mtime):
+            self._sizes[wav] = wav.stat().st_size
+        self._evict(keep=None)
 
     def key_for(self, text: str) -> str:
         """Stable key of `text` for this synthesizer: 16 hex digits of a SHA-256."""
@@ -502,3 +513,17 @@ class VoiceCache:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+        self._sizes.pop(path, None)
+        self._sizes[path] = len(data)
+        self._evict(keep=path)
+
+    def _evict(self, keep: Path | None) -> None:
+        """Delete the oldest WAVs until the folder is within `max_bytes` (never `keep`)."""
+        total = sum(self._sizes.values())
+        for old in list(self._sizes):
+            if total <= self.max_bytes:
+                break
+            if old == keep:
+                continue
+            old.unlink(missing_ok=True)
+            total -= self._sizes.pop(old)

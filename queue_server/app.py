@@ -134,7 +134,8 @@ def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
         options["speed"] = section["speed"]
     cache = None
     try:
-        cache = voice.VoiceCache(data_dir / "voice-cache", voice.create_synthesizer(engine, **options))
+        cache = voice.VoiceCache(data_dir / "voice-cache", voice.create_synthesizer(engine, **options),
+                                 max_bytes=int(section.get("cache_mb", 32)) * 1024 * 1024)
     except voice.VoiceError as exc:
         log.warning("voice disabled: %s", exc)
     except (TypeError, ValueError) as exc:

@@ -5,6 +5,10 @@
     queue-server --config PATH --check      # checks the config file and exits
     queue-server central --database DSN --centers FILE [--host H] [--port N]
                                             # the province's reporting backend (central/cli.py)
+    queue-server backup  [--config PATH] [--data DIR] [--label L]   # online backup + retention
+    queue-server restore FILE [--data DIR]  # the hub stopped: replace the database with a backup
+    queue-server migrate [--data DIR]       # the hub stopped: bring the database to this schema
+    queue-server doctor  [--config PATH] [--data DIR] [--lang vi|en]   # what is wrong, and the fix
 
 Serving (`serving.py`): gunicorn's gthread worker runs the Flask + Flask-SocketIO hub in one
 worker process; its master supervises it. systemd readiness and watchdog notifications go to
@@ -73,10 +77,109 @@ def load(args: argparse.Namespace) -> Config:
     raise ConfigError("--config", "give a config file, or --demo for the demo center")
 
 
+def _data_folder(args: argparse.Namespace) -> tuple[Config | None, Path]:
+    """The config (None without --config) and the data folder, as the hub would pick them."""
+    config = load_config(args.config) if args.config is not None else None
+    server = config.sections.get("server", {}) if config is not None else {}
+    return config, args.data or Path(server.get("data", "data"))
+
+
+def _fail(exc: Exception) -> int:
+    from .backup import BackupError
+
+    if isinstance(exc, BackupError):
+        print(f"queue-server: {exc.message}\nqueue-server: {exc.message_en}", file=sys.stderr)
+    else:
+        print(f"queue-server: {exc}", file=sys.stderr)
+    return 1
+
+
+def backup_main(argv: list[str]) -> int:
+    """`queue-server backup`: one online backup into `[backup] dir`, then its retention (the
+    nightly timer runs it while the hub serves)."""
+    from . import backup
+    from .storage import default_db_path
+
+    p = argparse.ArgumentParser(prog="queue-server backup", description="Back up the database (online).")
+    p.add_argument("--config", type=Path, help="the center's TOML config file ([backup] dir, keep_days)")
+    p.add_argument("--data", type=Path, help="the hub's data folder")
+    p.add_argument("--label", default="", help="added to the file name, e.g. pre-upgrade")
+    args = p.parse_args(argv)
+    try:
+        try:
+            config, data = _data_folder(args)
+        except ConfigError as exc:
+            # a config being edited must not stop the nightly backup: the default folder then
+            if args.data is None:
+                raise
+            print(f"queue-server: {exc}; backing up into <data>/backups", file=sys.stderr)
+            config, data = None, args.data
+        where = backup.settings(config.sections if config else {}, data)
+        made = backup.take_backup(default_db_path(data), where.folder, label=args.label)
+        print(f"backup: {made} ({made.stat().st_size} bytes)")
+        for old in backup.prune(where.folder, where.keep_days):
+            print(f"deleted (older than {where.keep_days} days): {old}")
+    except (ConfigError, backup.BackupError, ValueError) as exc:
+        return _fail(exc)
+    return 0
+
+
+def restore_main(argv: list[str]) -> int:
+    """`queue-server restore FILE`: the hub stopped, replace its database with a checked backup."""
+    from . import backup
+
+    p = argparse.ArgumentParser(prog="queue-server restore",
+                                description="Replace the database with a backup (stop the hub first).")
+    p.add_argument("file", type=Path, help="a backup made by `queue-server backup`")
+    p.add_argument("--config", type=Path, help="the center's TOML config file ([server] data)")
+    p.add_argument("--data", type=Path, help="the hub's data folder")
+    args = p.parse_args(argv)
+    try:
+        _, data = _data_folder(args)
+        kept = backup.restore(args.file, data)
+        version_before, version = backup.migrate(data)
+    except (ConfigError, backup.BackupError) as exc:
+        return _fail(exc)
+    print(f"restored {args.file} into {data} (schema v{version_before} -> v{version})")
+    if kept is not None:
+        print(f"the replaced database is kept as {kept}")
+    return 0
+
+
+def migrate_main(argv: list[str]) -> int:
+    """`queue-server migrate`: bring the stopped hub's database to this release's schema."""
+    from . import backup
+
+    p = argparse.ArgumentParser(prog="queue-server migrate", description="Migrate the database schema.")
+    p.add_argument("--config", type=Path, help="the center's TOML config file ([server] data)")
+    p.add_argument("--data", type=Path, help="the hub's data folder")
+    args = p.parse_args(argv)
+    try:
+        _, data = _data_folder(args)
+        before, after = backup.migrate(data)
+    except (ConfigError, backup.BackupError) as exc:
+        return _fail(exc)
+    print(f"schema v{before} -> v{after}" if before != after else f"schema v{after}: up to date")
+    return 0
+
+
+def doctor_main(argv: list[str]) -> int:
+    """`queue-server doctor`: checks the installation; exit 1 when something needs fixing."""
+    from . import doctor
+
+    return doctor.main(argv)
+
+
+COMMANDS = {"backup": backup_main, "restore": restore_main, "migrate": migrate_main,
+            "doctor": doctor_main}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["central"]:
         return central(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

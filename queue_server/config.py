@@ -242,6 +242,7 @@ SECTIONS = {
     "bridge",  # RS485 devices: read and checked by firmware_bridge.config (one parser, one truth)
     "reports",
 }
+SECTIONS |= {"backup"}  # queue_server/backup.py (issue 13)
 # Sections owned by the kiosk, display and device packages: checked here for their keys' types;
 # each package reads its own values.
 FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -265,6 +266,8 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
                   "interval_seconds": (int, float), "heartbeat_seconds": (int, float),
                   "timeout_seconds": (int, float), "max_backoff_seconds": (int, float)},
 }
+FREE_SECTIONS["backup"] = {"dir": str, "keep_days": int}  # queue_server/backup.py
+FREE_SECTIONS["voice"]["cache_mb"] = int  # display/voice.py VoiceCache bound (issue 13: SD card)
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
     "display.latest_calls": (1, 15),
@@ -284,6 +287,8 @@ FREE_RANGES: dict[str, tuple[float, float]] = {
     "reporting.max_backoff_seconds": (5, 86400),
     "reports.target_wait_min": (1, 480),
 }
+FREE_RANGES["backup.keep_days"] = (1, 3650)
+FREE_RANGES["voice.cache_mb"] = (1, 10_000)
 
 
 # `[auth]` keys of LoginPolicy and their allowed ranges (integers).

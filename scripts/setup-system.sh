@@ -4,8 +4,9 @@
 set -euo pipefail
 # chromium: browser tests; espeak-ng + sox: the voice; tesseract: OCR of printed tickets;
 # socat: pseudo-terminal pairs for the RS485 device tests; postgresql: the province backend's
-# database (tests start a throwaway cluster with its initdb/pg_ctl, never the system service)
-packages=(chromium espeak-ng fonts-dejavu-core sox tesseract-ocr tesseract-ocr-vie socat postgresql)
+# database (tests start a throwaway cluster with its initdb/pg_ctl, never the system service);
+# cage: the Pi's kiosk compositor, whose path the screen units name (systemd-analyze verify)
+packages=(chromium espeak-ng fonts-dejavu-core sox tesseract-ocr tesseract-ocr-vie socat postgresql cage)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
