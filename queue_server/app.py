@@ -149,7 +149,9 @@ def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
 
 
 def create_hub(config: Config, data_dir: Path, clock: Clock | None = None) -> Hub:
-    data_dir = Path(data_dir)
+    # absolute once, here: Flask's send_file takes a relative path from the package's folder, not
+    # the working directory (`make run --data data` served every announcement as a 500)
+    data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     app = Flask("queue_server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

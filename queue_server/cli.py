@@ -81,7 +81,7 @@ def _data_folder(args: argparse.Namespace) -> tuple[Config | None, Path]:
     """The config (None without --config) and the data folder, as the hub would pick them."""
     config = load_config(args.config) if args.config is not None else None
     server = config.sections.get("server", {}) if config is not None else {}
-    return config, args.data or Path(server.get("data", "data"))
+    return config, (args.data or Path(server.get("data", "data"))).resolve()
 
 
 def _fail(exc: Exception) -> int:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     server_section = config.sections.get("server", {})
     host = args.host or server_section.get("host", "127.0.0.1")
     port = args.port if args.port is not None else server_section.get("port", 8080)
-    data = args.data or Path(server_section.get("data", "data"))
+    data = (args.data or Path(server_section.get("data", "data"))).resolve()
 
     from . import serving
 

@@ -45,17 +45,18 @@ class HubProcess:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # added to the environment, e.g. NOTIFY_SOCKET
+    cwd: Path = ROOT  # where it starts; `data` may be relative to it, as `make run`'s `--data data`
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> "HubProcess":
-        log = open(self.data.parent / f"hub-{self.port}.log", "ab")  # noqa: SIM115
+        log = open((self.cwd / self.data).parent / f"hub-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "queue_server", "--host", "127.0.0.1", "--port", str(self.port),
              "--data", str(self.data), *self.args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
             start_new_session=True,  # its own process group: gunicorn's master and its worker
         )
         deadline = time.monotonic() + timeout

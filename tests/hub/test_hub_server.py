@@ -452,3 +452,24 @@ def test_chunked_bodies_are_read_and_limited(hub: HubProcess) -> None:
     assert b"request_entity_too_large" in big
     services = requests.get(f"{hub.url}/api/v1/services", timeout=5).json()["services"]
     assert [s["waiting"] for s in services if s["id"] == "ho-tich"] == [1]  # the refused one added nothing
+
+
+def test_a_relative_data_folder_serves_the_announcement(tmp_path: Path) -> None:
+    """`make run` passes `--data data`, relative to where it starts: the spoken announcement's WAV
+    (written into the data folder's voice cache) is served, not a 500 from a path taken relative
+    to the package (found by a new user: the TV stayed silent)."""
+    from tests.conftest import free_port
+
+    hub = HubProcess(Path("data"), free_port(), ["--demo"], cwd=tmp_path).start()
+    tv = Listener(hub.url)
+    try:
+        assert issue(hub.url, "ho-tich").status_code == 201
+        assert requests.post(f"{hub.url}/api/v1/counters/1/next", headers=login(hub.url, "staff1"),
+                             timeout=10).status_code == 200
+        called = tv.wait_for("ticket_called")[0]
+        audio = requests.get(hub.url + called["audio_url"], timeout=20)
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+        assert (tmp_path / "data" / "queue.sqlite3").exists()  # the folder it was given, not another
+    finally:
+        tv.close()
+        hub.stop()
