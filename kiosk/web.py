@@ -39,7 +39,7 @@ from flask import (
 
 from kiosk.dispenser import Dispensed, TicketDispenser
 from kiosk.printers import PrinterStatus, SpoolPrinter
-from kiosk.runtime import KioskRuntime, build_runtime, lan_address
+from kiosk.runtime import KioskRuntime, build_runtime
 from queue_server import openapi
 from queue_server.api import RequestReader, bearer_token, caller
 from queue_server.auth import Authenticator
@@ -56,21 +56,20 @@ _TICKET_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 
-def request_base_url() -> str:
-    """The address the caller used, for the QR code; a loopback address (a kiosk browser on the
-    hub itself) is replaced by the LAN address, which a phone can reach."""
+def request_base_url() -> str | None:
+    """The address the caller used, for the QR code; None for a loopback address (a kiosk browser
+    on the hub itself), so that the dispenser keeps the address it took from the socket the hub
+    listens on (`KioskRuntime.listening_on`): this machine's LAN address when the hub listens on
+    every interface, the loopback address itself when it listens only there. (Guessing the LAN
+    address for a hub on 127.0.0.1 printed a QR code no phone could open, and the start-up warning
+    named another address than the ticket; found by a new user.)"""
     url = request.host_url.rstrip("/")
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = urlsplit(url).hostname or ""
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if loopback:
-        lan = lan_address()
-        if lan:
-            return f"{parts.scheme}://{lan}" + (f":{parts.port}" if parts.port else "")
-    return url
+    return None if loopback else url
 
 
 def _dispensed_json(done: Dispensed, service: QueueService) -> dict[str, Any]:

@@ -68,3 +68,14 @@ def test_a_button_pressed_before_any_page_prints_the_hubs_real_port(hub: HubProc
     assert requests.get(f"{hub.url}/api/v1/tickets/{match.group(1)}", timeout=10).json()["status"] == "waiting"
     log = (hub.data.parent / f"hub-{hub.port}.log").read_text(encoding="utf-8")
     assert f"listens on 127.0.0.1:{hub.port} only" in log, "the start-up log says phones cannot reach it"
+
+
+def test_a_kiosk_on_the_hub_itself_gets_the_address_the_hub_listens_on(hub: HubProcess) -> None:
+    """A kiosk browser on the Pi opens the hub at 127.0.0.1 while the hub listens on 127.0.0.1
+    only (make run): the QR code is the address the start-up warning names, not this machine's LAN
+    address swapped in, which nothing listens on (found by a new user: connection refused)."""
+    r = requests.post(f"{hub.url}/api/v1/kiosk/tickets", json={"service": "ho-tich"},
+                      headers={"Authorization": "Bearer demo-device"}, timeout=30)
+    assert r.status_code == 201, r.text
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{hub.port}/t/{UUID}", r.json()["status_url"]), r.json()["status_url"]
+    assert requests.get(r.json()["status_url"], timeout=10).status_code == 200
