@@ -22,7 +22,7 @@ from typing import Any
 from . import profile
 from .config import BridgeConfig, DeviceConfig
 from .hub import HallView, HubLink
-from .master import BusMaster
+from .master import BusMaster, error_text
 from .outbox import Outbox
 
 log = logging.getLogger("firmware_bridge")
@@ -117,7 +117,7 @@ class Bridge:
                 "queued_presses": self.outbox.size(),
                 "queue_max": self.cfg.queue_max,
                 "refused_presses": self.outbox.refused,
-                "error": self.link.last_error,
+                "error": error_text(self.link.last_error),
                 "buses": [{"name": b.bus.name, "port": b.bus.port, "baud": b.bus.baud}
                           for b in self.buses.values()],
             },

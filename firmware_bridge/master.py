@@ -71,7 +71,20 @@ class Health:
     backoff_s: float | None = None  # while offline: the wait before the next try (1, 2, 4 … cap)
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "error": error_text(self.error)}
+
+
+ERROR_TEXT_MAX = 200  # characters of an error in a health report (the hub takes at most 300)
+
+
+def error_text(text: str | None) -> str | None:
+    """An error as a health report carries it: one line, at most `ERROR_TEXT_MAX` characters
+    (minimalmodbus's messages quote whole frames; a longer one made the hub refuse the whole
+    report, so health went stale exactly while devices failed — found by a new user)."""
+    if text is None:
+        return None
+    line = " ".join(text.split())
+    return line if len(line) <= ERROR_TEXT_MAX else line[:ERROR_TEXT_MAX - 1] + "…"
 
 
 @dataclass

@@ -73,3 +73,19 @@ def test_a_silent_bridge_turns_stale_and_its_devices_offline() -> None:
     view = board.view()
     assert view["bridges"][0]["stale"] is True
     assert view["devices"][0]["online"] is False and "silent" in view["devices"][0]["error"]
+
+
+def test_a_device_error_quoting_whole_frames_still_reaches_the_hub(hub) -> None:  # type: ignore[no-untyped-def]
+    """minimalmodbus quotes whole frames in its messages; a report carrying one was refused (400:
+    longer than 300 characters), so health went stale exactly while devices failed."""
+    from firmware_bridge.master import ERROR_TEXT_MAX, Health
+
+    frame = "\\x01\\x03\\x16" * 60
+    message = f"Checksum error in rtu mode: 'ab' instead of 'cd' . The response is: '{frame}'\n(plain: {frame})"
+    failing = Health(online=False, frames_bad=137, error=message).as_json()
+    assert len(failing["error"]) <= ERROR_TEXT_MAX and failing["error"].startswith("Checksum error in rtu mode")
+    report = {**REPORT, "devices": [{**REPORT["devices"][0], **failing}]}
+    r = requests.put(f"{hub.url}/api/v1/devices/health", json=report, headers=DEVICE, timeout=10)
+    assert r.status_code == 200, r.text
+    (dev,) = requests.get(f"{hub.url}/api/v1/devices", headers=login(hub.url, "manager"), timeout=10).json()["devices"]
+    assert dev["online"] is False and dev["error"] == failing["error"]
