@@ -102,6 +102,27 @@ def test_example_config_in_repo_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     cfg = parse_config((root / "config" / "example.toml").read_text(encoding="utf-8"), "example.toml")
     assert cfg.rules.fields and cfg.staff
+    assert "bridge" not in cfg.sections  # commented out: no bridge (and no known token) by default
+
+
+def test_the_examples_rs485_block_uncommented_is_a_valid_center_for_hub_and_bridge(tmp_path: Path) -> None:
+    """The commented RS485 block of config/example.toml, switched on as its comment says, is
+    accepted by the hub's loader and by `firmware-bridge --check` (one parser for both)."""
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "config" / "example.toml").read_text(encoding="utf-8")
+    start = text.index("# [[devices]]\n# id = \"rs485-bridge\"")
+    end = text.index("# end of RS485 devices")
+    block = "\n".join(line[2:] if line.startswith("# ") else "" for line in text[start:end].splitlines())
+    enabled = text[:start] + block + "\n" + text[end:]
+    parse_config(enabled, "example.toml")  # raises ConfigError (key and line) on a bad bridge key
+    assert [line for line in enabled.splitlines() if line.startswith("kind = ")][-4:] == [
+        'kind = "counter-terminal"              # LED number + staff keypad', 'kind = "rating-box"',
+        'kind = "numeric-led"                   # an off-the-shelf Modbus LED display', 'kind = "lobby-board"']
+    path = tmp_path / "center.toml"
+    path.write_text(enabled, encoding="utf-8")
+    run = subprocess.run([str(Path(sys.executable).parent / "firmware-bridge"), "--config", str(path), "--check"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_cli_check_refuses_what_start_up_would(tmp_path: Path) -> None:
