@@ -42,7 +42,9 @@ two lookups. No event's JSON is decoded at read time except the pauses'.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import threading
 from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
@@ -168,8 +170,8 @@ def _block(counts: dict[str, int], wait: _Values, service: _Values, target: floa
     }
 
 
-def compute(db: Any, rules: CenterRules, first: date, last: date,
-            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+def compute_direct(db: Any, rules: CenterRules, first: date, last: date,
+                   target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
     """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict, read
     from the SQLite connection `db` inside the caller's read transaction (tables `tickets` and
     `visit_calls`, the pause events): counts by SQL GROUP BY, durations from one sorted fetch per
@@ -303,6 +305,27 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
     for i, n in bins:
         wait_bins[i] = n
 
+    return _assemble(rules, first, last, target, total=total, by_day=by_day, by_hour=by_hour,
+                     by_weekday=by_weekday, by_priority=by_priority, ratings=ratings,
+                     hour_days=hour_days, weekday_days=weekday_days, waits=waits, services=services,
+                     desks=desks, desk_waits=desk_waits, desk_services=desk_services, pauses=pauses,
+                     staff_month=staff_month, wait_bins=wait_bins)
+
+
+def _assemble(rules: CenterRules, first: date, last: date, target: float, *, total: Tally[str],
+              by_day: dict[str, Tally[str]], by_hour: dict[int, Tally[str]],
+              by_weekday: dict[int, Tally[str]], by_priority: dict[bool, Tally[str]],
+              ratings: dict[Any, Tally[int]], hour_days: dict[int, set[str]],
+              weekday_days: dict[int, set[str]], waits: dict[str, dict[Any, _Values]],
+              services: dict[str, dict[Any, _Values]], desks: dict[str, dict[Any, Tally[str]]],
+              desk_waits: dict[str, dict[Any, _Values]], desk_services: dict[str, dict[Any, _Values]],
+              pauses: dict[tuple[str, Any], list[float]], staff_month: list[tuple[Any, ...]],
+              wait_bins: list[int]) -> dict[str, Any]:
+    """The answer of `compute` from the gathered counts and sorted durations (shared by the
+    direct path and the per-day one, so both give the same shape)."""
+    levels = rules.rating_levels
+    fields = desks["field_id"]
+
     def visit_block(kind: str, g: Any, counts: Tally[str]) -> dict[str, Any]:
         return _block(counts, waits[kind].get(g, _EMPTY), services[kind].get(g, _EMPTY), target)
 
@@ -357,6 +380,360 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
             for lo, hi, n in zip((0, *WAIT_BINS), (*WAIT_BINS, None), wait_bins)],
         "satisfaction": satisfaction(ratings["total"], levels),
     }
+
+
+
+class _Day:
+    """What one service day contributes to any range's statistics: its counts, and its durations
+    (minutes) sorted per cell of every grouping with the clock anomalies counted apart. Built
+    from the same SQL as `compute_direct`, grouped by day as well; kept in memory while the
+    day's events do not change (see `compute`)."""
+
+    __slots__ = ("counts", "hours", "prio", "hour_days", "ratings", "waits", "services",
+                 "desk_counts", "desk_waits", "desk_services", "field_issued", "field_ends",
+                 "desk_ratings", "pauses", "staff", "bins")
+
+    def __init__(self) -> None:
+        self.counts: Tally[str] = Tally()  # the day's visit-level counts
+        self.hours: dict[int, Tally[str]] = defaultdict(Tally)
+        self.prio: dict[bool, Tally[str]] = defaultdict(Tally)
+        self.hour_days: set[int] = set()  # local hours with at least one visit
+        self.ratings: Tally[int] = Tally()
+        # kind ("total", "hour", "priority") → group → sorted values and anomalies
+        self.waits: dict[str, dict[Any, _Values]] = {}
+        self.services: dict[str, dict[Any, _Values]] = {}
+        self.desk_counts: dict[str, dict[Any, tuple[int, ...]]] = {c: {} for c in _DESK_COLS}
+        self.desk_waits: dict[str, dict[Any, _Values]] = {}
+        self.desk_services: dict[str, dict[Any, _Values]] = {}
+        self.field_issued: list[tuple[Any, ...]] = []
+        self.field_ends: list[tuple[Any, ...]] = []
+        self.desk_ratings: list[tuple[Any, ...]] = []
+        self.pauses: list[tuple[Any, ...]] = []  # (counter, staff, kind, paused seconds)
+        self.staff: dict[Any, tuple[int, int, int]] = {}  # staff → served visits, dossiers, served calls
+        self.bins: list[int] = [0] * (len(WAIT_BINS) + 1)
+
+
+_DESK_COLS = ("field_id", "counter", "staff")
+
+
+def _split(rows: list[tuple[Any, ...]], keys: tuple[str, ...], days: dict[str, _Day], attr: str) -> None:
+    """Rows (day, value, key…) → each day's `attr`: per grouping in `keys` (key i is column
+    i + 2), per group, the sorted non-negative values and the count of negative ones."""
+    rows.sort(key=_second)
+    for day, x, *ks in rows:
+        d = days.get(day)
+        if d is None:
+            continue
+        groupings = getattr(d, attr)
+        if not groupings:
+            groupings.update((k, defaultdict(_Values)) for k in keys)
+        for k, g in zip(keys, ks):
+            v = groupings[k][g]
+            if x < 0:
+                v.neg += 1
+            else:
+                v.values.append(x)
+
+
+def _second(row: tuple[Any, ...]) -> Any:
+    return row[1]
+
+
+def _build_days(cur: Any, rules: CenterRules, first: date, last: date, wanted: set[str]) -> dict[str, _Day]:
+    """The `_Day`s of the days in `wanted` (all between `first` and `last`), read with the
+    queries of `compute_direct` grouped by day."""
+    span = {"first": first.isoformat(), "last": last.isoformat()}
+    days = {d: _Day() for d in wanted}
+    local = _Local(cur.connection, rules.timezone, first, last)
+    hour = local.hour("issued_at")
+    tickets = ("(SELECT *, (print_pending = 1 AND status = 'cancelled') AS pf FROM tickets "
+               "WHERE day BETWEEN :first AND :last)")
+    n_levels = len(rules.rating_levels)
+    ratings_sql = ", ".join(f"SUM(status = 'done' AND rating = {i})" for i in range(1, n_levels + 1))
+    names = ("issued", "print_failed", "served", "no_show", "cancelled", "closed_at_day_end", "waiting", "dossiers")
+    for day, h, priority, *values in cur.execute(f"""
+            SELECT day, {hour}, priority, SUM(NOT pf), SUM(pf), SUM(status = 'done'),
+                   SUM(status = 'no_show'), SUM(status = 'cancelled' AND NOT pf AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+                   SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+                   SUM(status IN ('waiting', 'called')),
+                   SUM(CASE WHEN status = 'done' THEN COALESCE(dossiers, 0) END), {ratings_sql}
+            FROM {tickets} GROUP BY 1, 2, 3""", span):
+        d = days.get(day)
+        if d is None:
+            continue
+        counts = dict(zip(names, (v or 0 for v in values)))
+        d.counts.update(counts)
+        d.hours[h].update(counts)
+        d.prio[bool(priority)].update({k: v for k, v in counts.items() if k != "print_failed"})
+        for i, v in enumerate(values[len(names):], start=1):
+            if v:
+                d.ratings[i] += v
+        if counts["issued"]:
+            d.hour_days.add(h)
+    kinds = ("total", "hour", "priority")
+    _split(cur.execute(f"""
+        SELECT day, wait_seconds / 60.0, 0, {hour}, priority FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds IS NOT NULL""", span).fetchall(),
+           kinds, days, "waits")
+    _split(cur.execute(f"""
+        SELECT day, (finished_at - called_at) / 60.0, 0, {hour}, priority FROM tickets
+        WHERE day BETWEEN :first AND :last AND status = 'done' AND called_at IS NOT NULL
+          AND finished_at IS NOT NULL""", span).fetchall(), kinds, days, "services")
+    _split(cur.execute("""
+        SELECT day, field_wait_seconds / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND field_wait_seconds IS NOT NULL""", span).fetchall(),
+           _DESK_COLS, days, "desk_waits")
+    _split(cur.execute("""
+        SELECT day, (ended_at - called_at) / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND end_kind IN ('finished', 'transferred')""", span).fetchall(),
+           _DESK_COLS, days, "desk_services")
+    for col in _DESK_COLS:
+        for day, g, *values in cur.execute(f"""
+                SELECT day, {col}, COUNT(DISTINCT ticket_id),
+                       COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+                       SUM(end_kind = 'no_show'), SUM(end_kind = 'transferred'),
+                       SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) END)
+                FROM visit_calls WHERE day BETWEEN :first AND :last AND {col} IS NOT NULL GROUP BY 1, 2""", span):
+            if day in days:
+                days[day].desk_counts[col][g] = tuple(v or 0 for v in values)
+    for day, *row in cur.execute(f"SELECT day, origin_field, SUM(NOT pf), SUM(pf) FROM {tickets} GROUP BY 1, 2", span):
+        if day in days:
+            days[day].field_issued.append(tuple(row))
+    for day, *row in cur.execute(f"""
+            SELECT day, field_id, SUM(status = 'no_show'),
+                   SUM(status = 'cancelled' AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+                   SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+                   SUM(status IN ('waiting', 'called'))
+            FROM {tickets} WHERE NOT pf GROUP BY 1, 2""", span):
+        if day in days:
+            days[day].field_ends.append(tuple(row))
+    for day, *row in cur.execute(
+            f"SELECT day, counter, staff, rating, COUNT(*) FROM {tickets} WHERE status = 'done' "
+            "AND rating IS NOT NULL GROUP BY 1, 2, 3, 4", span):
+        if day in days:
+            days[day].desk_ratings.append(tuple(row))
+    for day, *row in cur.execute("""
+            SELECT day, counter, staff, kind, json_extract(data, '$.paused_seconds') FROM events
+            WHERE day BETWEEN :first AND :last AND kind IN ('counter_paused', 'counter_resumed')""", span):
+        if day in days:
+            days[day].pauses.append(tuple(row))
+    for day, staff, served, dossiers, calls in cur.execute("""
+            SELECT day, staff, COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+                   SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) ELSE 0 END),
+                   COUNT(CASE WHEN end_kind IN ('finished', 'transferred') THEN 1 END)
+            FROM visit_calls WHERE day BETWEEN :first AND :last AND staff IS NOT NULL GROUP BY 1, 2""", span):
+        if day in days:
+            days[day].staff[staff] = (served, dossiers or 0, calls)
+    for day, i, n in cur.execute(f"""
+            SELECT day, CASE {' '.join(f'WHEN x <= {b} THEN {i}' for i, b in enumerate(WAIT_BINS))}
+                        ELSE {len(WAIT_BINS)} END, COUNT(*)
+            FROM (SELECT day, wait_seconds / 60.0 AS x FROM visit_calls
+                  WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds >= 0) GROUP BY 1, 2""", span):
+        if day in days:
+            days[day].bins[i] = n
+    return days
+
+
+# Per database file (path, device, inode) and the rules the pieces depend on (time zone, number
+# of rating levels): day → (the day's version in `event_days`, its pieces).
+_CACHE: dict[tuple[Any, ...], dict[str, tuple[tuple[int, int], _Day]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_for(db: Any, rules: CenterRules) -> dict[str, tuple[tuple[int, int], _Day]] | None:
+    path = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        return None  # an in-memory database: nothing to key a cache by
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.realpath(path), st.st_dev, st.st_ino, str(rules.timezone), len(rules.rating_levels))
+    with _CACHE_LOCK:
+        return _CACHE.setdefault(key, {})
+
+
+def _merge(parts: list[_Values]) -> _Values:
+    out = _Values()
+    if len(parts) == 1:
+        out.values, out.neg = parts[0].values, parts[0].neg
+        return out
+    for p in parts:
+        out.values += p.values
+        out.neg += p.neg
+    out.values.sort()  # runs already sorted: timsort merges them
+    return out
+
+
+def _merged(groups: dict[Any, list[_Values]]) -> dict[Any, _Values]:
+    return {g: _merge(parts) for g, parts in groups.items()}
+
+
+def compute(db: Any, rules: CenterRules, first: date, last: date,
+            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+    """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict — the
+    same answer as `compute_direct` (tests/stats/test_stats_fast.py checks it), read from the
+    SQLite connection `db` inside the caller's read transaction.
+
+    Per-day pieces: every figure of a range is a sum over its days (a visit and all its calls
+    belong to its service day) except the medians and percentiles, which are read from the
+    days' sorted durations merged. A day's pieces are built once and kept in memory for as long
+    as the day's version in `event_days` (its event count and latest event id, kept by a
+    trigger: storage migration "v9") stays the same — every change to a ticket is logged as an
+    event of the ticket's day, so a late rating of a closed day rebuilds that day, and today is
+    rebuilt at each query that finds new events. Days with no event have no ticket. A database
+    without `event_days` (or in memory) is computed directly."""
+    target = float(target_wait_min)
+    cur = db.cursor()
+    cur.row_factory = None
+    try:
+        versions = {day: (n, last_id) for day, n, last_id in cur.execute(
+            "SELECT day, events, last_event FROM event_days WHERE day BETWEEN ? AND ?",
+            (first.isoformat(), last.isoformat()))}
+    except sqlite3.OperationalError:  # no table event_days (a schema before v9)
+        return compute_direct(db, rules, first, last, target_wait_min)
+    cache = _cache_for(db, rules)
+    if cache is None:
+        cache = {}
+    have = {day: entry[1] for day, entry in list(cache.items()) if day in versions and entry[0] == versions[day]}
+    stale = sorted(day for day in versions if day not in have)
+    # build the stale days in runs of consecutive calendar days, one set of queries per run
+    run: list[str] = []
+    for day in [*stale, None]:
+        if run and (day is None or date.fromisoformat(day).toordinal() != date.fromisoformat(run[-1]).toordinal() + 1):
+            built = _build_days(cur, rules, date.fromisoformat(run[0]), date.fromisoformat(run[-1]), set(run))
+            for d, pieces in built.items():
+                have[d] = pieces
+                cache[d] = (versions[d], pieces)
+            run = []
+        if day is not None:
+            run.append(day)
+
+    total: Tally[str] = Tally()
+    by_day: dict[str, Tally[str]] = {}
+    by_hour: dict[int, Tally[str]] = defaultdict(Tally)
+    by_weekday: dict[int, Tally[str]] = defaultdict(Tally)
+    by_priority: dict[bool, Tally[str]] = defaultdict(Tally)
+    ratings: dict[Any, Tally[int]] = defaultdict(Tally)
+    hour_days: dict[int, set[str]] = defaultdict(set)
+    weekday_days: dict[int, set[str]] = defaultdict(set)
+    parts: dict[str, dict[str, dict[Any, list[_Values]]]] = {
+        src: {k: defaultdict(list) for k in ("total", "day", "hour", "weekday", "priority")}
+        for src in ("waits", "services")}
+    desk_parts: dict[str, dict[str, dict[Any, list[_Values]]]] = {
+        src: {k: defaultdict(list) for k in _DESK_COLS} for src in ("desk_waits", "desk_services")}
+    desk_sums: dict[str, dict[Any, list[int]]] = {c: defaultdict(lambda: [0, 0, 0, 0, 0]) for c in _DESK_COLS}
+    field_issued: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    field_ends: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    desk_ratings: dict[tuple[Any, Any, Any], int] = Tally()
+    pause_rows: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0, []])
+    staff_months: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    wait_bins = [0] * (len(WAIT_BINS) + 1)
+    total_ratings = ratings["total"]
+    for day in sorted(have):
+        d = have[day]
+        w = date.fromisoformat(day).weekday()
+        if d.counts or d.hours:
+            total.update(d.counts)
+            by_day[day] = d.counts
+            by_weekday[w].update(d.counts)
+            for h, c in d.hours.items():
+                by_hour[h].update(c)
+            for p, c in d.prio.items():
+                by_priority[p].update(c)
+            for h in d.hour_days:
+                hour_days[h].add(day)
+            if d.hour_days:
+                weekday_days[w].add(day)
+        total_ratings.update(d.ratings)
+        for src in ("waits", "services"):
+            groupings = getattr(d, src)
+            if not groupings:
+                continue
+            target_parts = parts[src]
+            day_total = groupings["total"][0]
+            target_parts["total"][0].append(day_total)
+            target_parts["day"][day].append(day_total)
+            target_parts["weekday"][w].append(day_total)
+            for k in ("hour", "priority"):
+                dest = target_parts[k]
+                for g, v in groupings[k].items():
+                    dest[g].append(v)
+        for src in ("desk_waits", "desk_services"):
+            groupings = getattr(d, src)
+            for k, groups in groupings.items():
+                dest = desk_parts[src][k]
+                for g, v in groups.items():
+                    dest[g].append(v)
+        for col, groups in d.desk_counts.items():
+            sums = desk_sums[col]
+            for g, values in groups.items():
+                s = sums[g]
+                for i, v in enumerate(values):
+                    s[i] += v
+        for fid, issued, failed in d.field_issued:
+            s = field_issued[fid]
+            s[0] += issued or 0
+            s[1] += failed or 0
+        for fid, *values in d.field_ends:
+            s = field_ends[fid]
+            for i, v in enumerate(values):
+                s[i] += v or 0
+        for counter, staff, rating, n in d.desk_ratings:
+            desk_ratings[(counter, staff, rating)] += n
+        for counter, staff, kind, ps in d.pauses:
+            s = pause_rows[(counter, staff)]
+            if kind == "counter_paused":
+                s[0] += 1
+            elif ps is not None and ps >= 0:
+                s[1].append(ps)
+        month = day[:7]
+        for staff, (served, dossiers, calls) in d.staff.items():
+            s = staff_months[(staff, month)]
+            s[0] += served
+            s[1] += dossiers
+            s[2] += calls
+        for i, n in enumerate(d.bins):
+            wait_bins[i] += n
+    # the total's runs are sorted per day; sort once per grouping (timsort merges the runs)
+    waits = {k: _merged(g) for k, g in parts["waits"].items()}
+    services = {k: _merged(g) for k, g in parts["services"].items()}
+    desk_waits = {k: _merged(g) for k, g in desk_parts["desk_waits"].items()}
+    desk_services = {k: _merged(g) for k, g in desk_parts["desk_services"].items()}
+    desks: dict[str, dict[Any, Tally[str]]] = {}
+    for col in _DESK_COLS:
+        desks[col] = defaultdict(Tally)
+        for g, (visits, served, no_show, moved, dossiers) in desk_sums[col].items():
+            desks[col][g].update({"issued": visits, "served": served, "no_show": no_show,
+                                  "transferred": moved, "dossiers": dossiers})
+    fields = desks["field_id"]
+    for c in fields.values():
+        c["issued"] = c["no_show"] = 0
+    for fid, (issued, failed) in field_issued.items():
+        fields[fid].update({"issued": issued, "print_failed": failed})
+    for fid, (no_show, cancelled, day_end, waiting) in field_ends.items():
+        fields[fid].update({"no_show": no_show, "cancelled": cancelled, "closed_at_day_end": day_end,
+                            "waiting": waiting})
+    for (counter, staff, rating), n in desk_ratings.items():
+        if counter is not None:
+            ratings[("counter", counter)][rating] += n
+            desks["counter"].setdefault(counter, Tally())
+        if staff:
+            ratings[("staff", staff)][rating] += n
+            desks["staff"].setdefault(staff, Tally())
+    pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
+    for (counter, staff), (paused, seconds) in pause_rows.items():
+        for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
+            pauses[key][0] += paused
+            pauses[key][1] = math.fsum([pauses[key][1], *seconds])
+            desks[key[0]].setdefault(key[1], Tally())
+    staff_month = [(staff, month, served, dossiers)
+                   for (staff, month), (served, dossiers, calls) in sorted(staff_months.items()) if calls > 0]
+    return _assemble(rules, first, last, target, total=total, by_day=by_day, by_hour=by_hour,
+                     by_weekday=by_weekday, by_priority=by_priority, ratings=ratings,
+                     hour_days=hour_days, weekday_days=weekday_days, waits=waits, services=services,
+                     desks=desks, desk_waits=desk_waits, desk_services=desk_services, pauses=pauses,
+                     staff_month=staff_month, wait_bins=wait_bins)
 
 
 def from_store(store: Any, rules: CenterRules, first: date, last: date,
