@@ -45,10 +45,11 @@ import math
 import os
 import sqlite3
 import threading
+from array import array
 from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,11 +109,14 @@ class _Local:
 class _Values:
     """The durations (minutes, ascending) of one group, and its clock anomalies."""
 
-    __slots__ = ("values", "neg")
+    __slots__ = ("values", "neg", "exact")
 
     def __init__(self) -> None:
-        self.values: list[float] = []
+        self.values: Any = []  # a list, or an array('d') in a day's pieces
         self.neg = 0
+        # the exact sum of `values` in units of 2**-1074 (every double is a whole number of
+        # them), when known: sums of days add up exactly, and divided back give math.fsum's value
+        self.exact: int | None = None
 
 
 def _distributions(db: Any, source: str, params: dict[str, Any], keys: int) -> list[dict[Any, _Values]]:
@@ -143,6 +147,13 @@ def _first(row: tuple[Any, ...]) -> Any:
 
 
 _EMPTY = _Values()
+_ULPS = 1 << 1074  # 2**-1074: the smallest subnormal double, of which every double is a multiple
+
+
+def _exact(x: float) -> int:
+    """`x` (a double ≥ 0) in units of 2**-1074, exactly."""
+    p, q = x.as_integer_ratio()  # q is a power of two
+    return p << (1075 - q.bit_length())
 
 
 def _summary_of(d: _Values) -> dict[str, float | None]:
@@ -150,7 +161,8 @@ def _summary_of(d: _Values) -> dict[str, float | None]:
     n = len(v)
     if not n:
         return {"avg": None, "median": None, "p90": None}
-    return {"avg": round(math.fsum(v) / n, 2), "median": round((v[(n - 1) // 2] + v[n // 2]) / 2, 2),
+    total = math.fsum(v) if d.exact is None else d.exact / _ULPS
+    return {"avg": round(total / n, 2), "median": round((v[(n - 1) // 2] + v[n // 2]) / 2, 2),
             "p90": round(v[(9 * n + 9) // 10 - 1], 2)}
 
 
@@ -384,32 +396,34 @@ def _assemble(rules: CenterRules, first: date, last: date, target: float, *, tot
 
 
 class _Day:
-    """What one service day contributes to any range's statistics: its counts, and its durations
-    (minutes) sorted per cell of every grouping with the clock anomalies counted apart. Built
-    from the same SQL as `compute_direct`, grouped by day as well; kept in memory while the
-    day's events do not change (see `compute`)."""
+    """What a span of days — one service day, or a whole month — contributes to any range's
+    statistics: its counts, and its durations (minutes) sorted per group of every grouping
+    with the clock anomalies counted apart and the exact sums. A day's is built from the same
+    SQL as `compute_direct`, grouped by day as well; a month's is its days' combined
+    (`_combine`). Kept in memory while the versions of its days do not change (see `compute`)."""
 
     __slots__ = ("counts", "hours", "prio", "hour_days", "ratings", "waits", "services",
                  "desk_counts", "desk_waits", "desk_services", "field_issued", "field_ends",
                  "desk_ratings", "pauses", "staff", "bins")
 
     def __init__(self) -> None:
-        self.counts: Tally[str] = Tally()  # the day's visit-level counts
+        self.counts: Tally[str] = Tally()  # visit-level counts
         self.hours: dict[int, Tally[str]] = defaultdict(Tally)
         self.prio: dict[bool, Tally[str]] = defaultdict(Tally)
-        self.hour_days: set[int] = set()  # local hours with at least one visit
+        self.hour_days: set[int] = set()  # (a day's) local hours with at least one visit
         self.ratings: Tally[int] = Tally()
-        # kind ("total", "hour", "priority") → group → sorted values and anomalies
+        # kind ("total" — a day's only —, "hour", "priority", "weekday") → group → _Values
         self.waits: dict[str, dict[Any, _Values]] = {}
         self.services: dict[str, dict[Any, _Values]] = {}
-        self.desk_counts: dict[str, dict[Any, tuple[int, ...]]] = {c: {} for c in _DESK_COLS}
+        # column → group → [visits, served, no-shows, transferred, dossiers]
+        self.desk_counts: dict[str, dict[Any, list[int]]] = {c: {} for c in _DESK_COLS}
         self.desk_waits: dict[str, dict[Any, _Values]] = {}
         self.desk_services: dict[str, dict[Any, _Values]] = {}
-        self.field_issued: list[tuple[Any, ...]] = []
-        self.field_ends: list[tuple[Any, ...]] = []
-        self.desk_ratings: list[tuple[Any, ...]] = []
-        self.pauses: list[tuple[Any, ...]] = []  # (counter, staff, kind, paused seconds)
-        self.staff: dict[Any, tuple[int, int, int]] = {}  # staff → served visits, dossiers, served calls
+        self.field_issued: dict[Any, list[int]] = {}  # origin field → [issued, print failed]
+        self.field_ends: dict[Any, list[int]] = {}  # field → [no-show, cancelled, day end, waiting]
+        self.desk_ratings: Tally[tuple[Any, Any, Any]] = Tally()  # (counter, staff, level) → n
+        self.pauses: dict[tuple[Any, Any], list[int]] = {}  # (counter, staff) → [pauses, exact seconds]
+        self.staff: dict[tuple[Any, str], list[int]] = {}  # (staff, month) → [served, dossiers, calls]
         self.bins: list[int] = [0] * (len(WAIT_BINS) + 1)
 
 
@@ -426,13 +440,23 @@ def _split(rows: list[tuple[Any, ...]], keys: tuple[str, ...], days: dict[str, _
             continue
         groupings = getattr(d, attr)
         if not groupings:
-            groupings.update((k, defaultdict(_Values)) for k in keys)
+            groupings.update((k, defaultdict(_day_values)) for k in keys)
+        if x < 0:
+            for k, g in zip(keys, ks):
+                groupings[k][g].neg += 1
+            continue
+        units = _exact(x)
         for k, g in zip(keys, ks):
             v = groupings[k][g]
-            if x < 0:
-                v.neg += 1
-            else:
-                v.values.append(x)
+            v.values.append(x)
+            v.exact += units
+
+
+def _day_values() -> _Values:
+    v = _Values()
+    v.values = array("d")  # contiguous: merging a year's days copies memory, not objects
+    v.exact = 0
+    return v
 
 
 def _second(row: tuple[Any, ...]) -> Any:
@@ -495,35 +519,40 @@ def _build_days(cur: Any, rules: CenterRules, first: date, last: date, wanted: s
                        SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) END)
                 FROM visit_calls WHERE day BETWEEN :first AND :last AND {col} IS NOT NULL GROUP BY 1, 2""", span):
             if day in days:
-                days[day].desk_counts[col][g] = tuple(v or 0 for v in values)
-    for day, *row in cur.execute(f"SELECT day, origin_field, SUM(NOT pf), SUM(pf) FROM {tickets} GROUP BY 1, 2", span):
+                days[day].desk_counts[col][g] = [v or 0 for v in values]
+    for day, fid, issued, failed in cur.execute(
+            f"SELECT day, origin_field, SUM(NOT pf), SUM(pf) FROM {tickets} GROUP BY 1, 2", span):
         if day in days:
-            days[day].field_issued.append(tuple(row))
-    for day, *row in cur.execute(f"""
+            days[day].field_issued[fid] = [issued or 0, failed or 0]
+    for day, fid, *values in cur.execute(f"""
             SELECT day, field_id, SUM(status = 'no_show'),
                    SUM(status = 'cancelled' AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
                    SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
                    SUM(status IN ('waiting', 'called'))
             FROM {tickets} WHERE NOT pf GROUP BY 1, 2""", span):
         if day in days:
-            days[day].field_ends.append(tuple(row))
-    for day, *row in cur.execute(
+            days[day].field_ends[fid] = [v or 0 for v in values]
+    for day, counter, staff, rating, n in cur.execute(
             f"SELECT day, counter, staff, rating, COUNT(*) FROM {tickets} WHERE status = 'done' "
             "AND rating IS NOT NULL GROUP BY 1, 2, 3, 4", span):
         if day in days:
-            days[day].desk_ratings.append(tuple(row))
-    for day, *row in cur.execute("""
+            days[day].desk_ratings[(counter, staff, rating)] += n
+    for day, counter, staff, kind, ps in cur.execute("""
             SELECT day, counter, staff, kind, json_extract(data, '$.paused_seconds') FROM events
             WHERE day BETWEEN :first AND :last AND kind IN ('counter_paused', 'counter_resumed')""", span):
         if day in days:
-            days[day].pauses.append(tuple(row))
+            acc = days[day].pauses.setdefault((counter, staff), [0, 0])
+            if kind == "counter_paused":
+                acc[0] += 1
+            elif isinstance(ps, (int, float)) and ps >= 0:
+                acc[1] += _exact(float(ps))
     for day, staff, served, dossiers, calls in cur.execute("""
             SELECT day, staff, COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
                    SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) ELSE 0 END),
                    COUNT(CASE WHEN end_kind IN ('finished', 'transferred') THEN 1 END)
             FROM visit_calls WHERE day BETWEEN :first AND :last AND staff IS NOT NULL GROUP BY 1, 2""", span):
         if day in days:
-            days[day].staff[staff] = (served, dossiers or 0, calls)
+            days[day].staff[(staff, day[:7])] = [served, dossiers or 0, calls]
     for day, i, n in cur.execute(f"""
             SELECT day, CASE {' '.join(f'WHEN x <= {b} THEN {i}' for i, b in enumerate(WAIT_BINS))}
                         ELSE {len(WAIT_BINS)} END, COUNT(*)
@@ -531,6 +560,11 @@ def _build_days(cur: Any, rules: CenterRules, first: date, last: date, wanted: s
                   WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds >= 0) GROUP BY 1, 2""", span):
         if day in days:
             days[day].bins[i] = n
+    for day, d in days.items():  # a day's total is its weekday's group
+        w = date.fromisoformat(day).weekday()
+        for groupings in (d.waits, d.services):
+            if groupings:
+                groupings["weekday"] = {w: groupings["total"][0]}
     return days
 
 
@@ -554,19 +588,90 @@ def _cache_for(db: Any, rules: CenterRules) -> dict[str, tuple[tuple[int, int], 
 
 
 def _merge(parts: list[_Values]) -> _Values:
-    out = _Values()
+    """One group's values from its parts (each sorted): concatenated and sorted once — timsort
+    merges the sorted runs — with anomalies and exact sums added up."""
     if len(parts) == 1:
-        out.values, out.neg = parts[0].values, parts[0].neg
-        return out
+        return parts[0]  # read only from here on
+    out = _Values()
+    if all(isinstance(p.values, array) for p in parts):
+        joined = array("d")
+        for p in parts:
+            joined.extend(p.values)
+        out.values = sorted(joined)
+    else:
+        out.values = []
+        for p in parts:
+            out.values.extend(p.values)
+        out.values.sort()
+    exact = 0
     for p in parts:
-        out.values += p.values
         out.neg += p.neg
-    out.values.sort()  # runs already sorted: timsort merges them
+        if exact is not None:
+            exact = None if p.exact is None else exact + p.exact
+    out.exact = exact
     return out
 
 
 def _merged(groups: dict[Any, list[_Values]]) -> dict[Any, _Values]:
     return {g: _merge(parts) for g, parts in groups.items()}
+
+
+def _add(into: dict[Any, list[int]], parts: dict[Any, list[int]]) -> None:
+    for key, values in parts.items():
+        acc = into.get(key)
+        if acc is None:
+            into[key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                acc[i] += v
+
+
+def _combine(pieces: list[_Day]) -> _Day:
+    """The pieces of several spans (days or months, no day twice) as one: counts added, each
+    group's durations merged (sorted once). A single piece is returned as is — nothing below
+    changes a piece."""
+    if len(pieces) == 1:
+        return pieces[0]
+    out = _Day()
+    for p in pieces:
+        out.counts.update(p.counts)
+        for h, c in p.hours.items():
+            out.hours[h].update(c)
+        for pr, c in p.prio.items():
+            out.prio[pr].update(c)
+        out.ratings.update(p.ratings)
+        for col in _DESK_COLS:
+            _add(out.desk_counts[col], p.desk_counts[col])
+        _add(out.field_issued, p.field_issued)
+        _add(out.field_ends, p.field_ends)
+        out.desk_ratings.update(p.desk_ratings)
+        _add(out.pauses, p.pauses)
+        _add(out.staff, p.staff)
+        out.bins = [a + b for a, b in zip(out.bins, p.bins)]
+    for attr, kinds in (("waits", ("hour", "priority", "weekday")), ("services", ("hour", "priority", "weekday")),
+                        ("desk_waits", _DESK_COLS), ("desk_services", _DESK_COLS)):
+        parts: dict[str, dict[Any, list[_Values]]] = {k: defaultdict(list) for k in kinds}
+        for p in pieces:
+            for k, groups in getattr(p, attr).items():
+                if k in parts:
+                    dest = parts[k]
+                    for g, v in groups.items():
+                        dest[g].append(v)
+        if any(parts.values()):
+            setattr(out, attr, {k: _merged(g) for k, g in parts.items()})
+    return out
+
+
+def _packed(piece: _Day) -> _Day:
+    """A combined piece kept for later: its merged values as array('d') (8 bytes a value)."""
+    for attr in ("waits", "services", "desk_waits", "desk_services"):
+        for groups in getattr(piece, attr).values():
+            for g, v in groups.items():
+                if not isinstance(v.values, array):
+                    packed = _Values()
+                    packed.values, packed.neg, packed.exact = array("d", v.values), v.neg, v.exact
+                    groups[g] = packed
+    return piece
 
 
 def compute(db: Any, rules: CenterRules, first: date, last: date,
@@ -577,12 +682,14 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
 
     Per-day pieces: every figure of a range is a sum over its days (a visit and all its calls
     belong to its service day) except the medians and percentiles, which are read from the
-    days' sorted durations merged. A day's pieces are built once and kept in memory for as long
-    as the day's version in `event_days` (its event count and latest event id, kept by a
-    trigger: storage migration "v9") stays the same — every change to a ticket is logged as an
-    event of the ticket's day, so a late rating of a closed day rebuilds that day, and today is
-    rebuilt at each query that finds new events. Days with no event have no ticket. A database
-    without `event_days` (or in memory) is computed directly."""
+    days' sorted durations merged, and the averages, from exact sums. A day's pieces are built
+    once and kept in memory for as long as the day's version in `event_days` (its event count
+    and latest event id, kept by a trigger: storage migration "v9") stays the same — every
+    change to a ticket is logged as an event of the ticket's day, so a late rating of a closed
+    day rebuilds that day, and today is rebuilt at each query that finds new events. A whole
+    month of the range is read from its days' pieces combined, kept while none of its days
+    changes. Days with no event have no ticket. A database without `event_days` is computed
+    directly; one in memory has nothing kept."""
     target = float(target_wait_min)
     cur = db.cursor()
     cur.row_factory = None
@@ -595,145 +702,112 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
     cache = _cache_for(db, rules)
     if cache is None:
         cache = {}
-    have = {day: entry[1] for day, entry in list(cache.items()) if day in versions and entry[0] == versions[day]}
+    have: dict[str, _Day] = {}
+    for day, version in versions.items():
+        entry = cache.get(day)
+        if entry is not None and entry[0] == version:
+            have[day] = entry[1]
     stale = sorted(day for day in versions if day not in have)
     # build the stale days in runs of consecutive calendar days, one set of queries per run
     run: list[str] = []
     for day in [*stale, None]:
         if run and (day is None or date.fromisoformat(day).toordinal() != date.fromisoformat(run[-1]).toordinal() + 1):
             built = _build_days(cur, rules, date.fromisoformat(run[0]), date.fromisoformat(run[-1]), set(run))
-            for d, pieces in built.items():
-                have[d] = pieces
-                cache[d] = (versions[d], pieces)
+            for d, piece in built.items():
+                have[d] = piece
+                cache[d] = (versions[d], piece)
             run = []
         if day is not None:
             run.append(day)
 
-    total: Tally[str] = Tally()
+    # the range's whole months from their combined pieces, the other days from their own
+    days = sorted(have)
+    months: dict[str, list[str]] = defaultdict(list)
+    for day in days:
+        months[day[:7]].append(day)
+    pieces: list[_Day] = []
+    for month, month_days in months.items():
+        start = date.fromisoformat(month + "-01")
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1) - timedelta(days=1)
+        if len(month_days) > 1 and first <= start and end <= last:
+            version = tuple((day, versions[day]) for day in month_days)
+            entry = cache.get(month)
+            if entry is None or entry[0] != version:
+                entry = (version, _packed(_combine([have[day] for day in month_days])))
+                cache[month] = entry
+            pieces.append(entry[1])
+        else:
+            pieces.extend(have[day] for day in month_days)
+    whole = _combine(pieces) if pieces else _Day()
+
     by_day: dict[str, Tally[str]] = {}
-    by_hour: dict[int, Tally[str]] = defaultdict(Tally)
     by_weekday: dict[int, Tally[str]] = defaultdict(Tally)
-    by_priority: dict[bool, Tally[str]] = defaultdict(Tally)
-    ratings: dict[Any, Tally[int]] = defaultdict(Tally)
     hour_days: dict[int, set[str]] = defaultdict(set)
     weekday_days: dict[int, set[str]] = defaultdict(set)
-    parts: dict[str, dict[str, dict[Any, list[_Values]]]] = {
-        src: {k: defaultdict(list) for k in ("total", "day", "hour", "weekday", "priority")}
-        for src in ("waits", "services")}
-    desk_parts: dict[str, dict[str, dict[Any, list[_Values]]]] = {
-        src: {k: defaultdict(list) for k in _DESK_COLS} for src in ("desk_waits", "desk_services")}
-    desk_sums: dict[str, dict[Any, list[int]]] = {c: defaultdict(lambda: [0, 0, 0, 0, 0]) for c in _DESK_COLS}
-    field_issued: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
-    field_ends: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    desk_ratings: dict[tuple[Any, Any, Any], int] = Tally()
-    pause_rows: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0, []])
-    staff_months: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    wait_bins = [0] * (len(WAIT_BINS) + 1)
-    total_ratings = ratings["total"]
-    for day in sorted(have):
+    day_waits: dict[str, _Values] = {}
+    day_services: dict[str, _Values] = {}
+    for day in days:
         d = have[day]
-        w = date.fromisoformat(day).weekday()
-        if d.counts or d.hours:
-            total.update(d.counts)
+        if d.counts:
+            w = date.fromisoformat(day).weekday()
             by_day[day] = d.counts
             by_weekday[w].update(d.counts)
-            for h, c in d.hours.items():
-                by_hour[h].update(c)
-            for p, c in d.prio.items():
-                by_priority[p].update(c)
             for h in d.hour_days:
                 hour_days[h].add(day)
             if d.hour_days:
                 weekday_days[w].add(day)
-        total_ratings.update(d.ratings)
-        for src in ("waits", "services"):
-            groupings = getattr(d, src)
-            if not groupings:
-                continue
-            target_parts = parts[src]
-            day_total = groupings["total"][0]
-            target_parts["total"][0].append(day_total)
-            target_parts["day"][day].append(day_total)
-            target_parts["weekday"][w].append(day_total)
-            for k in ("hour", "priority"):
-                dest = target_parts[k]
-                for g, v in groupings[k].items():
-                    dest[g].append(v)
-        for src in ("desk_waits", "desk_services"):
-            groupings = getattr(d, src)
-            for k, groups in groupings.items():
-                dest = desk_parts[src][k]
-                for g, v in groups.items():
-                    dest[g].append(v)
-        for col, groups in d.desk_counts.items():
-            sums = desk_sums[col]
-            for g, values in groups.items():
-                s = sums[g]
-                for i, v in enumerate(values):
-                    s[i] += v
-        for fid, issued, failed in d.field_issued:
-            s = field_issued[fid]
-            s[0] += issued or 0
-            s[1] += failed or 0
-        for fid, *values in d.field_ends:
-            s = field_ends[fid]
-            for i, v in enumerate(values):
-                s[i] += v or 0
-        for counter, staff, rating, n in d.desk_ratings:
-            desk_ratings[(counter, staff, rating)] += n
-        for counter, staff, kind, ps in d.pauses:
-            s = pause_rows[(counter, staff)]
-            if kind == "counter_paused":
-                s[0] += 1
-            elif ps is not None and ps >= 0:
-                s[1].append(ps)
-        month = day[:7]
-        for staff, (served, dossiers, calls) in d.staff.items():
-            s = staff_months[(staff, month)]
-            s[0] += served
-            s[1] += dossiers
-            s[2] += calls
-        for i, n in enumerate(d.bins):
-            wait_bins[i] += n
-    # the total's runs are sorted per day; sort once per grouping (timsort merges the runs)
-    waits = {k: _merged(g) for k, g in parts["waits"].items()}
-    services = {k: _merged(g) for k, g in parts["services"].items()}
-    desk_waits = {k: _merged(g) for k, g in desk_parts["desk_waits"].items()}
-    desk_services = {k: _merged(g) for k, g in desk_parts["desk_services"].items()}
+        if d.waits:
+            day_waits[day] = d.waits["total"][0]
+        if d.services:
+            day_services[day] = d.services["total"][0]
+    waits: dict[str, dict[Any, _Values]] = {"day": day_waits}
+    services: dict[str, dict[Any, _Values]] = {"day": day_services}
+    for src, groupings in ((waits, whole.waits), (services, whole.services)):
+        for k in ("hour", "priority", "weekday"):
+            src[k] = groupings.get(k, {})
+        # the total: the two priority groups merged (two runs)
+        src["total"] = {0: _merge(list(src["priority"].values()))} if src["priority"] else {}
+    desk_waits = {k: whole.desk_waits.get(k, {}) for k in _DESK_COLS}
+    desk_services = {k: whole.desk_services.get(k, {}) for k in _DESK_COLS}
     desks: dict[str, dict[Any, Tally[str]]] = {}
     for col in _DESK_COLS:
         desks[col] = defaultdict(Tally)
-        for g, (visits, served, no_show, moved, dossiers) in desk_sums[col].items():
+        for g, (visits, served, no_show, moved, dossiers) in whole.desk_counts[col].items():
             desks[col][g].update({"issued": visits, "served": served, "no_show": no_show,
                                   "transferred": moved, "dossiers": dossiers})
     fields = desks["field_id"]
     for c in fields.values():
         c["issued"] = c["no_show"] = 0
-    for fid, (issued, failed) in field_issued.items():
+    for fid, (issued, failed) in whole.field_issued.items():
         fields[fid].update({"issued": issued, "print_failed": failed})
-    for fid, (no_show, cancelled, day_end, waiting) in field_ends.items():
+    for fid, (no_show, cancelled, day_end, waiting) in whole.field_ends.items():
         fields[fid].update({"no_show": no_show, "cancelled": cancelled, "closed_at_day_end": day_end,
                             "waiting": waiting})
-    for (counter, staff, rating), n in desk_ratings.items():
+    ratings: dict[Any, Tally[int]] = defaultdict(Tally)
+    ratings["total"] = Tally(whole.ratings)
+    for (counter, staff, rating), n in whole.desk_ratings.items():
         if counter is not None:
             ratings[("counter", counter)][rating] += n
             desks["counter"].setdefault(counter, Tally())
         if staff:
             ratings[("staff", staff)][rating] += n
             desks["staff"].setdefault(staff, Tally())
-    pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
-    for (counter, staff), (paused, seconds) in pause_rows.items():
+    pause_units: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
+    for (counter, staff), (paused, units) in whole.pauses.items():
         for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
-            pauses[key][0] += paused
-            pauses[key][1] = math.fsum([pauses[key][1], *seconds])
+            pause_units[key][0] += paused
+            pause_units[key][1] += units
             desks[key[0]].setdefault(key[1], Tally())
+    pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
+    for key, (paused, units) in pause_units.items():
+        pauses[key] = [paused, units / _ULPS]
     staff_month = [(staff, month, served, dossiers)
-                   for (staff, month), (served, dossiers, calls) in sorted(staff_months.items()) if calls > 0]
-    return _assemble(rules, first, last, target, total=total, by_day=by_day, by_hour=by_hour,
-                     by_weekday=by_weekday, by_priority=by_priority, ratings=ratings,
+                   for (staff, month), (served, dossiers, calls) in sorted(whole.staff.items()) if calls > 0]
+    return _assemble(rules, first, last, target, total=whole.counts, by_day=by_day, by_hour=whole.hours,
+                     by_weekday=by_weekday, by_priority=whole.prio, ratings=ratings,
                      hour_days=hour_days, weekday_days=weekday_days, waits=waits, services=services,
                      desks=desks, desk_waits=desk_waits, desk_services=desk_services, pauses=pauses,
-                     staff_month=staff_month, wait_bins=wait_bins)
+                     staff_month=staff_month, wait_bins=list(whole.bins))
 
 
 def from_store(store: Any, rules: CenterRules, first: date, last: date,

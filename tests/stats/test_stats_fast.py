@@ -26,6 +26,9 @@ from tests.hub.test_core_time import CONFIG, HANOI
 
 RULES = parse_config(CONFIG).rules
 DAYS = [date(2026, 11, 23) + timedelta(days=i) for i in range(6)]  # Monday … Saturday
+RANGES = [(DAYS[0], DAYS[-1], 10), (DAYS[2], DAYS[2], 15), (DAYS[1], DAYS[4], 5),
+          (DAYS[0] - timedelta(days=3), DAYS[-1] + timedelta(days=3), 15),
+          (date(2026, 11, 1), date(2026, 11, 30), 10), (date(2026, 10, 15), date(2026, 12, 15), 15)]
 
 
 def simulate(store: SqliteStore, seed: int = 11) -> tuple[QueueService, ManualClock, random.Random]:
@@ -108,9 +111,9 @@ def test_per_day_path_equals_the_direct_computation(tmp_path: Path) -> None:
     assert any(c["pauses"] for c in direct["by_counter"])
     assert fast == direct
 
-    # again from the kept pieces, for other ranges (one day, the middle, a longer span), targets
-    for first, last, target in ((DAYS[0], DAYS[-1], 10), (DAYS[2], DAYS[2], 15), (DAYS[1], DAYS[4], 5),
-                                (DAYS[0] - timedelta(days=3), DAYS[-1] + timedelta(days=3), 15)):
+    # again from the kept pieces, for other ranges (one day, the middle, a longer span, the whole
+    # month — read from its days' pieces combined — and a range around it), other targets
+    for first, last, target in RANGES:
         assert both(store, first, last, target)[0] == both(store, first, last, target)[1]
 
     # a late rating of a closed day: that day's pieces are rebuilt
@@ -125,6 +128,8 @@ def test_per_day_path_equals_the_direct_computation(tmp_path: Path) -> None:
     fast, direct = both(store, DAYS[0], DAYS[-1])
     assert direct["satisfaction"]["total"] == before + 1
     assert fast == direct
+    for first, last, target in RANGES:
+        assert both(store, first, last, target)[0] == both(store, first, last, target)[1]
 
     # today, live: new visits after the pieces were kept
     clock.set(datetime(DAYS[-1].year, DAYS[-1].month, DAYS[-1].day, 16, 0, tzinfo=HANOI))
@@ -133,5 +138,7 @@ def test_per_day_path_equals_the_direct_computation(tmp_path: Path) -> None:
     q.call_next(3, "staff3")
     fast, direct = both(store, DAYS[0], DAYS[-1])
     assert fast == direct and fast["totals"]["issued"] == totals["issued"] + 1
+    for first, last, target in RANGES:
+        assert both(store, first, last, target)[0] == both(store, first, last, target)[1]
     store.close()
 
