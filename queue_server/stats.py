@@ -31,12 +31,18 @@ The rules that keep the published figures honest:
   measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
   them down), and counted in `clock_anomalies` so the exclusion is visible.
 
-Reading: `compute` works inside one read transaction of its own connection. Counts are SQL
+Reading: `compute` works inside one read transaction of its own connection, from per-day
+pieces: each service day's counts per grouping and its durations sorted per group (with exact
+sums, and clock anomalies apart), built once by the SQL of `compute_direct` grouped by day and
+kept in memory while the day's version (storage migration "v9": `event_days`, its event count
+and latest event id, kept by a trigger) is unchanged — a late rating of a closed day changes it,
+today's changes at each event. A whole month of the range is its days' pieces combined, kept the
+same way; a range's figures are its months' and days' pieces combined (counts added, sorted runs
+merged, exact sums added). `compute_direct` is the straightforward computation: counts by SQL
 `GROUP BY`s over the tickets of the range and over `visit_calls` (one row per call, kept by
-triggers on the event log: storage migration "v8"); durations come from four fetches (visit
-waits, visit services, waits and services per call), each sorted once in Python and split into
-every grouping, so each group's values come out sorted and its median and nearest-rank p90 are
-two lookups. No event's JSON is decoded at read time except the pauses'.
+triggers on the event log: migration "v8"); durations from four fetches, each sorted once and
+split into every grouping. Both give the same answer (tests/stats/test_stats_fast.py). No
+event's JSON is decoded at read time except the pauses'.
 """
 
 from __future__ import annotations
@@ -404,9 +410,10 @@ class _Day:
 
     __slots__ = ("counts", "hours", "prio", "hour_days", "ratings", "waits", "services",
                  "desk_counts", "desk_waits", "desk_services", "field_issued", "field_ends",
-                 "desk_ratings", "pauses", "staff", "bins")
+                 "desk_ratings", "pauses", "staff", "bins", "whole")
 
     def __init__(self) -> None:
+        self.whole = True  # False: a slim day piece (`_slim`)
         self.counts: Tally[str] = Tally()  # visit-level counts
         self.hours: dict[int, Tally[str]] = defaultdict(Tally)
         self.prio: dict[bool, Tally[str]] = defaultdict(Tally)
@@ -574,6 +581,13 @@ _CACHE: dict[tuple[Any, ...], dict[str, tuple[tuple[int, int], _Day]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def forget_kept() -> None:
+    """Drop every kept piece (of every database): the next query builds its days again. For the
+    benchmark's first-query figure; the hub never needs it (versions keep pieces right)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 def _cache_for(db: Any, rules: CenterRules) -> dict[str, tuple[tuple[int, int], _Day]] | None:
     path = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
     if not path:
@@ -662,6 +676,22 @@ def _combine(pieces: list[_Day]) -> _Day:
     return out
 
 
+def _month_end(start: date) -> date:
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _slim(piece: _Day) -> _Day:
+    """A day's piece with only what a range reads per day (its counts, hours with visits, its
+    own waits and services) — kept for a day whose month is kept combined; the rest is built
+    again from SQL if a range needs the day on its own."""
+    out = _Day()
+    out.whole = False
+    out.counts, out.hour_days = piece.counts, piece.hour_days
+    out.waits = {"total": piece.waits["total"]} if piece.waits else {}
+    out.services = {"total": piece.services["total"]} if piece.services else {}
+    return out
+
+
 def _packed(piece: _Day) -> _Day:
     """A combined piece kept for later: its merged values as array('d') (8 bytes a value)."""
     for attr in ("waits", "services", "desk_waits", "desk_services"):
@@ -702,10 +732,24 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
     cache = _cache_for(db, rules)
     if cache is None:
         cache = {}
+    # the range's whole months are read from their combined pieces, the other days from their own
+    months: dict[str, list[str]] = defaultdict(list)
+    for day in sorted(versions):
+        months[day[:7]].append(day)
+    whole_months: dict[str, tuple[Any, ...]] = {}  # month → its version (its days' versions)
+    for month, month_days in months.items():
+        start = date.fromisoformat(month + "-01")
+        if len(month_days) > 1 and first <= start and _month_end(start) <= last:
+            whole_months[month] = tuple((day, versions[day]) for day in month_days)
+    newest = cur.execute("SELECT MAX(day) FROM event_days").fetchone()[0] or ""
     have: dict[str, _Day] = {}
     for day, version in versions.items():
         entry = cache.get(day)
-        if entry is not None and entry[0] == version:
+        if entry is None or entry[0] != version:
+            continue
+        month_entry = cache.get(day[:7]) if day[:7] in whole_months else None
+        month_kept = month_entry is not None and month_entry[0] == whole_months[day[:7]]
+        if entry[1].whole or month_kept:  # a slim piece serves only inside its kept month
             have[day] = entry[1]
     stale = sorted(day for day in versions if day not in have)
     # build the stale days in runs of consecutive calendar days, one set of queries per run
@@ -720,24 +764,22 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
         if day is not None:
             run.append(day)
 
-    # the range's whole months from their combined pieces, the other days from their own
-    days = sorted(have)
-    months: dict[str, list[str]] = defaultdict(list)
-    for day in days:
-        months[day[:7]].append(day)
     pieces: list[_Day] = []
     for month, month_days in months.items():
-        start = date.fromisoformat(month + "-01")
-        end = date(start.year + start.month // 12, start.month % 12 + 1, 1) - timedelta(days=1)
-        if len(month_days) > 1 and first <= start and end <= last:
-            version = tuple((day, versions[day]) for day in month_days)
-            entry = cache.get(month)
-            if entry is None or entry[0] != version:
-                entry = (version, _packed(_combine([have[day] for day in month_days])))
-                cache[month] = entry
-            pieces.append(entry[1])
-        else:
+        version = whole_months.get(month)
+        if version is None:
             pieces.extend(have[day] for day in month_days)
+            continue
+        entry = cache.get(month)
+        if entry is None or entry[0] != version:
+            entry = (version, _packed(_combine([have[day] for day in month_days])))
+            cache[month] = entry
+            if _month_end(date.fromisoformat(month + "-01")).isoformat() < newest:
+                # a closed month: its days keep only what a range reads per day (memory)
+                for day in month_days:
+                    cache[day] = (versions[day], _slim(have[day]))
+        pieces.append(entry[1])
+    days = sorted(have)
     whole = _combine(pieces) if pieces else _Day()
 
     by_day: dict[str, Tally[str]] = {}
