@@ -751,18 +751,18 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
         month_kept = month_entry is not None and month_entry[0] == whole_months[day[:7]]
         if entry[1].whole or month_kept:  # a slim piece serves only inside its kept month
             have[day] = entry[1]
-    stale = sorted(day for day in versions if day not in have)
-    # build the stale days in runs of consecutive calendar days, one set of queries per run
+    # build the missing days in runs (no kept day with events between), one set of queries per run
     run: list[str] = []
-    for day in [*stale, None]:
-        if run and (day is None or date.fromisoformat(day).toordinal() != date.fromisoformat(run[-1]).toordinal() + 1):
+    for day in [*sorted(versions), None]:
+        if day is not None and day not in have:
+            run.append(day)
+            continue
+        if run:
             built = _build_days(cur, rules, date.fromisoformat(run[0]), date.fromisoformat(run[-1]), set(run))
             for d, piece in built.items():
                 have[d] = piece
                 cache[d] = (versions[d], piece)
             run = []
-        if day is not None:
-            run.append(day)
 
     pieces: list[_Day] = []
     for month, month_days in months.items():
