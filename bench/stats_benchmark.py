@@ -17,7 +17,10 @@
      Python path pays before computing anything;
    - `stats`: `stats.from_store` (what GET /api/v1/stats computes);
    - `stats+tables`: that and every report table (report_tables.TABLES);
-   - `xlsx`: the workbook of every table (exports.xlsx_bytes), for information.
+   - `xlsx`: the workbook of every table (exports.xlsx_bytes), for information;
+   - `first query`: the statistics with no day's pieces kept yet (stats.forget_kept), what the
+     first query after the hub starts pays (once), and the memory the kept pieces take (RSS);
+   - `direct`: stats.compute_direct, the straightforward computation the per-day path must equal.
    Goal (issue 11): stats+tables for the year under 1 s and within 3× `scan`.
 
 Timings are wall-clock on a shared machine: compare figures of the same run. Prints a Markdown
@@ -32,6 +35,7 @@ import math
 import os
 import platform
 import random
+import sqlite3
 import statistics as pystats
 import sys
 import tempfile
@@ -260,12 +264,29 @@ def measure(store: SqliteStore, rules: CenterRules, first: date, last: date, rep
     def xlsx() -> bytes:
         return exports.xlsx_bytes(tables(), rules.center_name, first, last, "vi")
 
+    def first_query() -> dict[str, Any]:  # nothing kept yet: the first query after the hub starts
+        stats.forget_kept()
+        return figures()
+
+    def direct() -> dict[str, Any]:  # the straightforward computation, every figure by SQL over the range
+        db = sqlite3.connect(f"{Path(store.path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.execute("BEGIN")
+            return stats.compute_direct(db, rules, first, last)
+        finally:
+            db.close()
+
     rows = scan()[0]
+    rss_before = rss_mib()
+    out_first = timed(first_query, 1)
+    kept_mib = round(rss_mib() - rss_before, 1)
     data = figures()
     out: dict[str, Any] = {"from": span[0], "to": span[1], "event_rows": rows,
-                           "tickets": data["totals"]["issued"] + data["totals"]["print_failed"]}
+                           "tickets": data["totals"]["issued"] + data["totals"]["print_failed"],
+                           "first_query": out_first, "kept_pieces_rss_mib": kept_mib}
+    print(f"  {span[0]}…{span[1]} first query (nothing kept): {out_first}, +{kept_mib} MiB RSS", flush=True)
     for name, fn, times in (("scan", scan, repeat), ("fetch", fetch, repeat), ("stats", figures, repeat),
-                            ("stats+tables", tables, repeat), ("xlsx", xlsx, 1)):
+                            ("stats+tables", tables, repeat), ("xlsx", xlsx, 1), ("direct", direct, 1)):
         out[name] = timed(fn, times)
         print(f"  {span[0]}…{span[1]} {name}: {out[name]}", flush=True)
     for basis in ("median_s", "best_s", "cpu_median_s"):
@@ -275,6 +296,17 @@ def measure(store: SqliteStore, rules: CenterRules, first: date, last: date, rep
     out["summary"]["wait_min"] = data["totals"]["wait_min"]
     out["summary"]["ratings"] = data["satisfaction"]["total"]
     return out
+
+
+def rss_mib() -> float:
+    """This process's resident memory (MiB), from /proc; 0 where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def machine() -> str:
@@ -317,15 +349,16 @@ def main() -> None:
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(f"\nMachine: {report['machine']}\n")
     print("| range | tickets | event rows | | scan (SQLite) | fetch rows | stats | stats + every table | "
-          "÷ scan | XLSX of every table |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "÷ scan | XLSX of every table | first query (nothing kept) | direct computation |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in ("year", "month"):
         r = report[name]
         for label, key in (("wall, median", "median_s"), ("wall, best", "best_s"), ("CPU, median", "cpu_median_s")):
             ms = lambda m: f"{r[m][key] * 1000:.0f} ms"  # noqa: E731
             ratio = round(r["stats+tables"][key] / r["scan"][key], 2)
             print(f"| {name} ({r['from']}…{r['to']}) | {r['tickets']:,} | {r['event_rows']:,} | {label} | "
-                  f"{ms('scan')} | {ms('fetch')} | {ms('stats')} | {ms('stats+tables')} | {ratio}× | {ms('xlsx')} |")
+                  f"{ms('scan')} | {ms('fetch')} | {ms('stats')} | {ms('stats+tables')} | {ratio}× | {ms('xlsx')} | "
+                  f"{ms('first_query')} | {ms('direct')} |")
     print("\n(", args.repeat, "runs each; full figures in", out.relative_to(ROOT), ")")
 
 

@@ -31,22 +31,31 @@ The rules that keep the published figures honest:
   measurement: it is excluded from averages and percentiles (not clamped to 0, which would pull
   them down), and counted in `clock_anomalies` so the exclusion is visible.
 
-Reading: `compute` works inside one read transaction of its own connection. Counts are SQL
+Reading: `compute` works inside one read transaction of its own connection, from per-day
+pieces: each service day's counts per grouping and its durations sorted per group (with exact
+sums, and clock anomalies apart), built once by the SQL of `compute_direct` grouped by day and
+kept in memory while the day's version (storage migration "v9": `event_days`, its event count
+and latest event id, kept by a trigger) is unchanged — a late rating of a closed day changes it,
+today's changes at each event. A whole month of the range is its days' pieces combined, kept the
+same way; a range's figures are its months' and days' pieces combined (counts added, sorted runs
+merged, exact sums added). `compute_direct` is the straightforward computation: counts by SQL
 `GROUP BY`s over the tickets of the range and over `visit_calls` (one row per call, kept by
-triggers on the event log: storage migration "v8"); durations come from four fetches (visit
-waits, visit services, waits and services per call), each sorted once in Python and split into
-every grouping, so each group's values come out sorted and its median and nearest-rank p90 are
-two lookups. No event's JSON is decoded at read time except the pauses'.
+triggers on the event log: migration "v8"); durations from four fetches, each sorted once and
+split into every grouping. Both give the same answer (tests/stats/test_stats_fast.py). No
+event's JSON is decoded at read time except the pauses'.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import threading
+from array import array
 from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,11 +115,14 @@ class _Local:
 class _Values:
     """The durations (minutes, ascending) of one group, and its clock anomalies."""
 
-    __slots__ = ("values", "neg")
+    __slots__ = ("values", "neg", "exact")
 
     def __init__(self) -> None:
-        self.values: list[float] = []
+        self.values: Any = []  # a list, or an array('d') in a day's pieces
         self.neg = 0
+        # the exact sum of `values` in units of 2**-1074 (every double is a whole number of
+        # them), when known: sums of days add up exactly, and divided back give math.fsum's value
+        self.exact: int | None = None
 
 
 def _distributions(db: Any, source: str, params: dict[str, Any], keys: int) -> list[dict[Any, _Values]]:
@@ -141,6 +153,13 @@ def _first(row: tuple[Any, ...]) -> Any:
 
 
 _EMPTY = _Values()
+_ULPS = 1 << 1074  # 2**-1074: the smallest subnormal double, of which every double is a multiple
+
+
+def _exact(x: float) -> int:
+    """`x` (a double ≥ 0) in units of 2**-1074, exactly."""
+    p, q = x.as_integer_ratio()  # q is a power of two
+    return p << (1075 - q.bit_length())
 
 
 def _summary_of(d: _Values) -> dict[str, float | None]:
@@ -148,7 +167,8 @@ def _summary_of(d: _Values) -> dict[str, float | None]:
     n = len(v)
     if not n:
         return {"avg": None, "median": None, "p90": None}
-    return {"avg": round(math.fsum(v) / n, 2), "median": round((v[(n - 1) // 2] + v[n // 2]) / 2, 2),
+    total = math.fsum(v) if d.exact is None else d.exact / _ULPS
+    return {"avg": round(total / n, 2), "median": round((v[(n - 1) // 2] + v[n // 2]) / 2, 2),
             "p90": round(v[(9 * n + 9) // 10 - 1], 2)}
 
 
@@ -168,8 +188,8 @@ def _block(counts: dict[str, int], wait: _Values, service: _Values, target: floa
     }
 
 
-def compute(db: Any, rules: CenterRules, first: date, last: date,
-            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+def compute_direct(db: Any, rules: CenterRules, first: date, last: date,
+                   target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
     """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict, read
     from the SQLite connection `db` inside the caller's read transaction (tables `tickets` and
     `visit_calls`, the pause events): counts by SQL GROUP BY, durations from one sorted fetch per
@@ -303,6 +323,27 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
     for i, n in bins:
         wait_bins[i] = n
 
+    return _assemble(rules, first, last, target, total=total, by_day=by_day, by_hour=by_hour,
+                     by_weekday=by_weekday, by_priority=by_priority, ratings=ratings,
+                     hour_days=hour_days, weekday_days=weekday_days, waits=waits, services=services,
+                     desks=desks, desk_waits=desk_waits, desk_services=desk_services, pauses=pauses,
+                     staff_month=staff_month, wait_bins=wait_bins)
+
+
+def _assemble(rules: CenterRules, first: date, last: date, target: float, *, total: Tally[str],
+              by_day: dict[str, Tally[str]], by_hour: dict[int, Tally[str]],
+              by_weekday: dict[int, Tally[str]], by_priority: dict[bool, Tally[str]],
+              ratings: dict[Any, Tally[int]], hour_days: dict[int, set[str]],
+              weekday_days: dict[int, set[str]], waits: dict[str, dict[Any, _Values]],
+              services: dict[str, dict[Any, _Values]], desks: dict[str, dict[Any, Tally[str]]],
+              desk_waits: dict[str, dict[Any, _Values]], desk_services: dict[str, dict[Any, _Values]],
+              pauses: dict[tuple[str, Any], list[float]], staff_month: list[tuple[Any, ...]],
+              wait_bins: list[int]) -> dict[str, Any]:
+    """The answer of `compute` from the gathered counts and sorted durations (shared by the
+    direct path and the per-day one, so both give the same shape)."""
+    levels = rules.rating_levels
+    fields = desks["field_id"]
+
     def visit_block(kind: str, g: Any, counts: Tally[str]) -> dict[str, Any]:
         return _block(counts, waits[kind].get(g, _EMPTY), services[kind].get(g, _EMPTY), target)
 
@@ -357,6 +398,458 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
             for lo, hi, n in zip((0, *WAIT_BINS), (*WAIT_BINS, None), wait_bins)],
         "satisfaction": satisfaction(ratings["total"], levels),
     }
+
+
+
+class _Day:
+    """What a span of days — one service day, or a whole month — contributes to any range's
+    statistics: its counts, and its durations (minutes) sorted per group of every grouping
+    with the clock anomalies counted apart and the exact sums. A day's is built from the same
+    SQL as `compute_direct`, grouped by day as well; a month's is its days' combined
+    (`_combine`). Kept in memory while the versions of its days do not change (see `compute`)."""
+
+    __slots__ = ("counts", "hours", "prio", "hour_days", "ratings", "waits", "services",
+                 "desk_counts", "desk_waits", "desk_services", "field_issued", "field_ends",
+                 "desk_ratings", "pauses", "staff", "bins", "whole")
+
+    def __init__(self) -> None:
+        self.whole = True  # False: a slim day piece (`_slim`)
+        self.counts: Tally[str] = Tally()  # visit-level counts
+        self.hours: dict[int, Tally[str]] = defaultdict(Tally)
+        self.prio: dict[bool, Tally[str]] = defaultdict(Tally)
+        self.hour_days: set[int] = set()  # (a day's) local hours with at least one visit
+        self.ratings: Tally[int] = Tally()
+        # kind ("total" — a day's only —, "hour", "priority", "weekday") → group → _Values
+        self.waits: dict[str, dict[Any, _Values]] = {}
+        self.services: dict[str, dict[Any, _Values]] = {}
+        # column → group → [visits, served, no-shows, transferred, dossiers]
+        self.desk_counts: dict[str, dict[Any, list[int]]] = {c: {} for c in _DESK_COLS}
+        self.desk_waits: dict[str, dict[Any, _Values]] = {}
+        self.desk_services: dict[str, dict[Any, _Values]] = {}
+        self.field_issued: dict[Any, list[int]] = {}  # origin field → [issued, print failed]
+        self.field_ends: dict[Any, list[int]] = {}  # field → [no-show, cancelled, day end, waiting]
+        self.desk_ratings: Tally[tuple[Any, Any, Any]] = Tally()  # (counter, staff, level) → n
+        self.pauses: dict[tuple[Any, Any], list[int]] = {}  # (counter, staff) → [pauses, exact seconds]
+        self.staff: dict[tuple[Any, str], list[int]] = {}  # (staff, month) → [served, dossiers, calls]
+        self.bins: list[int] = [0] * (len(WAIT_BINS) + 1)
+
+
+_DESK_COLS = ("field_id", "counter", "staff")
+
+
+def _split(rows: list[tuple[Any, ...]], keys: tuple[str, ...], days: dict[str, _Day], attr: str) -> None:
+    """Rows (day, value, key…) → each day's `attr`: per grouping in `keys` (key i is column
+    i + 2), per group, the sorted non-negative values and the count of negative ones."""
+    rows.sort(key=_second)
+    for day, x, *ks in rows:
+        d = days.get(day)
+        if d is None:
+            continue
+        groupings = getattr(d, attr)
+        if not groupings:
+            groupings.update((k, defaultdict(_day_values)) for k in keys)
+        if x < 0:
+            for k, g in zip(keys, ks):
+                groupings[k][g].neg += 1
+            continue
+        units = _exact(x)
+        for k, g in zip(keys, ks):
+            v = groupings[k][g]
+            v.values.append(x)
+            v.exact += units
+
+
+def _day_values() -> _Values:
+    v = _Values()
+    v.values = array("d")  # contiguous: merging a year's days copies memory, not objects
+    v.exact = 0
+    return v
+
+
+def _second(row: tuple[Any, ...]) -> Any:
+    return row[1]
+
+
+def _build_days(cur: Any, rules: CenterRules, first: date, last: date, wanted: set[str]) -> dict[str, _Day]:
+    """The `_Day`s of the days in `wanted` (all between `first` and `last`), read with the
+    queries of `compute_direct` grouped by day."""
+    span = {"first": first.isoformat(), "last": last.isoformat()}
+    days = {d: _Day() for d in wanted}
+    local = _Local(cur.connection, rules.timezone, first, last)
+    hour = local.hour("issued_at")
+    tickets = ("(SELECT *, (print_pending = 1 AND status = 'cancelled') AS pf FROM tickets "
+               "WHERE day BETWEEN :first AND :last)")
+    n_levels = len(rules.rating_levels)
+    ratings_sql = ", ".join(f"SUM(status = 'done' AND rating = {i})" for i in range(1, n_levels + 1))
+    names = ("issued", "print_failed", "served", "no_show", "cancelled", "closed_at_day_end", "waiting", "dossiers")
+    for day, h, priority, *values in cur.execute(f"""
+            SELECT day, {hour}, priority, SUM(NOT pf), SUM(pf), SUM(status = 'done'),
+                   SUM(status = 'no_show'), SUM(status = 'cancelled' AND NOT pf AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+                   SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+                   SUM(status IN ('waiting', 'called')),
+                   SUM(CASE WHEN status = 'done' THEN COALESCE(dossiers, 0) END), {ratings_sql}
+            FROM {tickets} GROUP BY 1, 2, 3""", span):
+        d = days.get(day)
+        if d is None:
+            continue
+        counts = dict(zip(names, (v or 0 for v in values)))
+        d.counts.update(counts)
+        d.hours[h].update(counts)
+        d.prio[bool(priority)].update({k: v for k, v in counts.items() if k != "print_failed"})
+        for i, v in enumerate(values[len(names):], start=1):
+            if v:
+                d.ratings[i] += v
+        if counts["issued"]:
+            d.hour_days.add(h)
+    kinds = ("total", "hour", "priority")
+    _split(cur.execute(f"""
+        SELECT day, wait_seconds / 60.0, 0, {hour}, priority FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds IS NOT NULL""", span).fetchall(),
+           kinds, days, "waits")
+    _split(cur.execute(f"""
+        SELECT day, (finished_at - called_at) / 60.0, 0, {hour}, priority FROM tickets
+        WHERE day BETWEEN :first AND :last AND status = 'done' AND called_at IS NOT NULL
+          AND finished_at IS NOT NULL""", span).fetchall(), kinds, days, "services")
+    _split(cur.execute("""
+        SELECT day, field_wait_seconds / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND field_wait_seconds IS NOT NULL""", span).fetchall(),
+           _DESK_COLS, days, "desk_waits")
+    _split(cur.execute("""
+        SELECT day, (ended_at - called_at) / 60.0, field_id, counter, staff FROM visit_calls
+        WHERE day BETWEEN :first AND :last AND end_kind IN ('finished', 'transferred')""", span).fetchall(),
+           _DESK_COLS, days, "desk_services")
+    for col in _DESK_COLS:
+        for day, g, *values in cur.execute(f"""
+                SELECT day, {col}, COUNT(DISTINCT ticket_id),
+                       COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+                       SUM(end_kind = 'no_show'), SUM(end_kind = 'transferred'),
+                       SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) END)
+                FROM visit_calls WHERE day BETWEEN :first AND :last AND {col} IS NOT NULL GROUP BY 1, 2""", span):
+            if day in days:
+                days[day].desk_counts[col][g] = [v or 0 for v in values]
+    for day, fid, issued, failed in cur.execute(
+            f"SELECT day, origin_field, SUM(NOT pf), SUM(pf) FROM {tickets} GROUP BY 1, 2", span):
+        if day in days:
+            days[day].field_issued[fid] = [issued or 0, failed or 0]
+    for day, fid, *values in cur.execute(f"""
+            SELECT day, field_id, SUM(status = 'no_show'),
+                   SUM(status = 'cancelled' AND closed_reason IS NOT '{CLOSED_AT_DAY_END}'),
+                   SUM(status = 'cancelled' AND closed_reason IS '{CLOSED_AT_DAY_END}'),
+                   SUM(status IN ('waiting', 'called'))
+            FROM {tickets} WHERE NOT pf GROUP BY 1, 2""", span):
+        if day in days:
+            days[day].field_ends[fid] = [v or 0 for v in values]
+    for day, counter, staff, rating, n in cur.execute(
+            f"SELECT day, counter, staff, rating, COUNT(*) FROM {tickets} WHERE status = 'done' "
+            "AND rating IS NOT NULL GROUP BY 1, 2, 3, 4", span):
+        if day in days:
+            days[day].desk_ratings[(counter, staff, rating)] += n
+    for day, counter, staff, kind, ps in cur.execute("""
+            SELECT day, counter, staff, kind, json_extract(data, '$.paused_seconds') FROM events
+            WHERE day BETWEEN :first AND :last AND kind IN ('counter_paused', 'counter_resumed')""", span):
+        if day in days:
+            acc = days[day].pauses.setdefault((counter, staff), [0, 0])
+            if kind == "counter_paused":
+                acc[0] += 1
+            elif isinstance(ps, (int, float)) and ps >= 0:
+                acc[1] += _exact(float(ps))
+    for day, staff, served, dossiers, calls in cur.execute("""
+            SELECT day, staff, COUNT(DISTINCT CASE WHEN end_kind IN ('finished', 'transferred') THEN ticket_id END),
+                   SUM(CASE WHEN end_kind = 'finished' THEN COALESCE(dossiers, 0) ELSE 0 END),
+                   COUNT(CASE WHEN end_kind IN ('finished', 'transferred') THEN 1 END)
+            FROM visit_calls WHERE day BETWEEN :first AND :last AND staff IS NOT NULL GROUP BY 1, 2""", span):
+        if day in days:
+            days[day].staff[(staff, day[:7])] = [served, dossiers or 0, calls]
+    for day, i, n in cur.execute(f"""
+            SELECT day, CASE {' '.join(f'WHEN x <= {b} THEN {i}' for i, b in enumerate(WAIT_BINS))}
+                        ELSE {len(WAIT_BINS)} END, COUNT(*)
+            FROM (SELECT day, wait_seconds / 60.0 AS x FROM visit_calls
+                  WHERE day BETWEEN :first AND :last AND first_call = 1 AND wait_seconds >= 0) GROUP BY 1, 2""", span):
+        if day in days:
+            days[day].bins[i] = n
+    for day, d in days.items():  # a day's total is its weekday's group
+        w = date.fromisoformat(day).weekday()
+        for groupings in (d.waits, d.services):
+            if groupings:
+                groupings["weekday"] = {w: groupings["total"][0]}
+    return days
+
+
+# Per database file (path, device, inode) and the rules the pieces depend on (time zone, number
+# of rating levels): day → (the day's version in `event_days`, its pieces).
+_CACHE: dict[tuple[Any, ...], dict[str, tuple[tuple[int, int], _Day]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def forget_kept() -> None:
+    """Drop every kept piece (of every database): the next query builds its days again. For the
+    benchmark's first-query figure; the hub never needs it (versions keep pieces right)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _cache_for(db: Any, rules: CenterRules) -> dict[str, tuple[tuple[int, int], _Day]] | None:
+    path = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        return None  # an in-memory database: nothing to key a cache by
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.realpath(path), st.st_dev, st.st_ino, str(rules.timezone), len(rules.rating_levels))
+    with _CACHE_LOCK:
+        return _CACHE.setdefault(key, {})
+
+
+def _merge(parts: list[_Values]) -> _Values:
+    """One group's values from its parts (each sorted): concatenated and sorted once — timsort
+    merges the sorted runs — with anomalies and exact sums added up."""
+    if len(parts) == 1:
+        return parts[0]  # read only from here on
+    out = _Values()
+    if all(isinstance(p.values, array) for p in parts):
+        joined = array("d")
+        for p in parts:
+            joined.extend(p.values)
+        out.values = sorted(joined)
+    else:
+        out.values = []
+        for p in parts:
+            out.values.extend(p.values)
+        out.values.sort()
+    exact = 0
+    for p in parts:
+        out.neg += p.neg
+        if exact is not None:
+            exact = None if p.exact is None else exact + p.exact
+    out.exact = exact
+    return out
+
+
+def _merged(groups: dict[Any, list[_Values]]) -> dict[Any, _Values]:
+    return {g: _merge(parts) for g, parts in groups.items()}
+
+
+def _add(into: dict[Any, list[int]], parts: dict[Any, list[int]]) -> None:
+    for key, values in parts.items():
+        acc = into.get(key)
+        if acc is None:
+            into[key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                acc[i] += v
+
+
+def _combine(pieces: list[_Day]) -> _Day:
+    """The pieces of several spans (days or months, no day twice) as one: counts added, each
+    group's durations merged (sorted once). A single piece is returned as is — nothing below
+    changes a piece."""
+    if len(pieces) == 1:
+        return pieces[0]
+    out = _Day()
+    for p in pieces:
+        out.counts.update(p.counts)
+        for h, c in p.hours.items():
+            out.hours[h].update(c)
+        for pr, c in p.prio.items():
+            out.prio[pr].update(c)
+        out.ratings.update(p.ratings)
+        for col in _DESK_COLS:
+            _add(out.desk_counts[col], p.desk_counts[col])
+        _add(out.field_issued, p.field_issued)
+        _add(out.field_ends, p.field_ends)
+        out.desk_ratings.update(p.desk_ratings)
+        _add(out.pauses, p.pauses)
+        _add(out.staff, p.staff)
+        out.bins = [a + b for a, b in zip(out.bins, p.bins)]
+    for attr, kinds in (("waits", ("hour", "priority", "weekday")), ("services", ("hour", "priority", "weekday")),
+                        ("desk_waits", _DESK_COLS), ("desk_services", _DESK_COLS)):
+        parts: dict[str, dict[Any, list[_Values]]] = {k: defaultdict(list) for k in kinds}
+        for p in pieces:
+            for k, groups in getattr(p, attr).items():
+                if k in parts:
+                    dest = parts[k]
+                    for g, v in groups.items():
+                        dest[g].append(v)
+        if any(parts.values()):
+            setattr(out, attr, {k: _merged(g) for k, g in parts.items()})
+    return out
+
+
+def _month_end(start: date) -> date:
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _slim(piece: _Day) -> _Day:
+    """A day's piece with only what a range reads per day (its counts, hours with visits, its
+    own waits and services) — kept for a day whose month is kept combined; the rest is built
+    again from SQL if a range needs the day on its own."""
+    out = _Day()
+    out.whole = False
+    out.counts, out.hour_days = piece.counts, piece.hour_days
+    out.waits = {"total": piece.waits["total"]} if piece.waits else {}
+    out.services = {"total": piece.services["total"]} if piece.services else {}
+    return out
+
+
+def _packed(piece: _Day) -> _Day:
+    """A combined piece kept for later: its merged values as array('d') (8 bytes a value)."""
+    for attr in ("waits", "services", "desk_waits", "desk_services"):
+        for groups in getattr(piece, attr).values():
+            for g, v in groups.items():
+                if not isinstance(v.values, array):
+                    packed = _Values()
+                    packed.values, packed.neg, packed.exact = array("d", v.values), v.neg, v.exact
+                    groups[g] = packed
+    return piece
+
+
+def compute(db: Any, rules: CenterRules, first: date, last: date,
+            target_wait_min: float = TARGET_WAIT_MINUTES) -> dict[str, Any]:
+    """The statistics of `first`..`last` (local service days, inclusive) as a JSON-able dict — the
+    same answer as `compute_direct` (tests/stats/test_stats_fast.py checks it), read from the
+    SQLite connection `db` inside the caller's read transaction.
+
+    Per-day pieces: every figure of a range is a sum over its days (a visit and all its calls
+    belong to its service day) except the medians and percentiles, which are read from the
+    days' sorted durations merged, and the averages, from exact sums. A day's pieces are built
+    once and kept in memory for as long as the day's version in `event_days` (its event count
+    and latest event id, kept by a trigger: storage migration "v9") stays the same — every
+    change to a ticket is logged as an event of the ticket's day, so a late rating of a closed
+    day rebuilds that day, and today is rebuilt at each query that finds new events. A whole
+    month of the range is read from its days' pieces combined, kept while none of its days
+    changes. Days with no event have no ticket. A database without `event_days` is computed
+    directly; one in memory has nothing kept."""
+    target = float(target_wait_min)
+    cur = db.cursor()
+    cur.row_factory = None
+    try:
+        versions = {day: (n, last_id) for day, n, last_id in cur.execute(
+            "SELECT day, events, last_event FROM event_days WHERE day BETWEEN ? AND ?",
+            (first.isoformat(), last.isoformat()))}
+    except sqlite3.OperationalError:  # no table event_days (a schema before v9)
+        return compute_direct(db, rules, first, last, target_wait_min)
+    cache = _cache_for(db, rules)
+    if cache is None:
+        cache = {}
+    # the range's whole months are read from their combined pieces, the other days from their own
+    months: dict[str, list[str]] = defaultdict(list)
+    for day in sorted(versions):
+        months[day[:7]].append(day)
+    whole_months: dict[str, tuple[Any, ...]] = {}  # month → its version (its days' versions)
+    for month, month_days in months.items():
+        start = date.fromisoformat(month + "-01")
+        if len(month_days) > 1 and first <= start and _month_end(start) <= last:
+            whole_months[month] = tuple((day, versions[day]) for day in month_days)
+    newest = cur.execute("SELECT MAX(day) FROM event_days").fetchone()[0] or ""
+    have: dict[str, _Day] = {}
+    for day, version in versions.items():
+        entry = cache.get(day)
+        if entry is None or entry[0] != version:
+            continue
+        month_entry = cache.get(day[:7]) if day[:7] in whole_months else None
+        month_kept = month_entry is not None and month_entry[0] == whole_months[day[:7]]
+        if entry[1].whole or month_kept:  # a slim piece serves only inside its kept month
+            have[day] = entry[1]
+    # build the missing days in runs (no kept day with events between), one set of queries per run
+    run: list[str] = []
+    for day in [*sorted(versions), None]:
+        if day is not None and day not in have:
+            run.append(day)
+            continue
+        if run:
+            built = _build_days(cur, rules, date.fromisoformat(run[0]), date.fromisoformat(run[-1]), set(run))
+            for d, piece in built.items():
+                have[d] = piece
+                cache[d] = (versions[d], piece)
+            run = []
+
+    pieces: list[_Day] = []
+    for month, month_days in months.items():
+        version = whole_months.get(month)
+        if version is None:
+            pieces.extend(have[day] for day in month_days)
+            continue
+        entry = cache.get(month)
+        if entry is None or entry[0] != version:
+            entry = (version, _packed(_combine([have[day] for day in month_days])))
+            cache[month] = entry
+            if _month_end(date.fromisoformat(month + "-01")).isoformat() < newest:
+                # a closed month: its days keep only what a range reads per day (memory)
+                for day in month_days:
+                    cache[day] = (versions[day], _slim(have[day]))
+        pieces.append(entry[1])
+    days = sorted(have)
+    whole = _combine(pieces) if pieces else _Day()
+
+    by_day: dict[str, Tally[str]] = {}
+    by_weekday: dict[int, Tally[str]] = defaultdict(Tally)
+    hour_days: dict[int, set[str]] = defaultdict(set)
+    weekday_days: dict[int, set[str]] = defaultdict(set)
+    day_waits: dict[str, _Values] = {}
+    day_services: dict[str, _Values] = {}
+    for day in days:
+        d = have[day]
+        if d.counts:
+            w = date.fromisoformat(day).weekday()
+            by_day[day] = d.counts
+            by_weekday[w].update(d.counts)
+            for h in d.hour_days:
+                hour_days[h].add(day)
+            if d.hour_days:
+                weekday_days[w].add(day)
+        if d.waits:
+            day_waits[day] = d.waits["total"][0]
+        if d.services:
+            day_services[day] = d.services["total"][0]
+    waits: dict[str, dict[Any, _Values]] = {"day": day_waits}
+    services: dict[str, dict[Any, _Values]] = {"day": day_services}
+    for src, groupings in ((waits, whole.waits), (services, whole.services)):
+        for k in ("hour", "priority", "weekday"):
+            src[k] = groupings.get(k, {})
+        # the total: the two priority groups merged (two runs)
+        src["total"] = {0: _merge(list(src["priority"].values()))} if src["priority"] else {}
+    desk_waits = {k: whole.desk_waits.get(k, {}) for k in _DESK_COLS}
+    desk_services = {k: whole.desk_services.get(k, {}) for k in _DESK_COLS}
+    desks: dict[str, dict[Any, Tally[str]]] = {}
+    for col in _DESK_COLS:
+        desks[col] = defaultdict(Tally)
+        for g, (visits, served, no_show, moved, dossiers) in whole.desk_counts[col].items():
+            desks[col][g].update({"issued": visits, "served": served, "no_show": no_show,
+                                  "transferred": moved, "dossiers": dossiers})
+    fields = desks["field_id"]
+    for c in fields.values():
+        c["issued"] = c["no_show"] = 0
+    for fid, (issued, failed) in whole.field_issued.items():
+        fields[fid].update({"issued": issued, "print_failed": failed})
+    for fid, (no_show, cancelled, day_end, waiting) in whole.field_ends.items():
+        fields[fid].update({"no_show": no_show, "cancelled": cancelled, "closed_at_day_end": day_end,
+                            "waiting": waiting})
+    ratings: dict[Any, Tally[int]] = defaultdict(Tally)
+    ratings["total"] = Tally(whole.ratings)
+    for (counter, staff, rating), n in whole.desk_ratings.items():
+        if counter is not None:
+            ratings[("counter", counter)][rating] += n
+            desks["counter"].setdefault(counter, Tally())
+        if staff:
+            ratings[("staff", staff)][rating] += n
+            desks["staff"].setdefault(staff, Tally())
+    pause_units: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
+    for (counter, staff), (paused, units) in whole.pauses.items():
+        for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
+            pause_units[key][0] += paused
+            pause_units[key][1] += units
+            desks[key[0]].setdefault(key[1], Tally())
+    pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
+    for key, (paused, units) in pause_units.items():
+        pauses[key] = [paused, units / _ULPS]
+    staff_month = [(staff, month, served, dossiers)
+                   for (staff, month), (served, dossiers, calls) in sorted(whole.staff.items()) if calls > 0]
+    return _assemble(rules, first, last, target, total=whole.counts, by_day=by_day, by_hour=whole.hours,
+                     by_weekday=by_weekday, by_priority=whole.prio, ratings=ratings,
+                     hour_days=hour_days, weekday_days=weekday_days, waits=waits, services=services,
+                     desks=desks, desk_waits=desk_waits, desk_services=desk_services, pauses=pauses,
+                     staff_month=staff_month, wait_bins=list(whole.bins))
 
 
 def from_store(store: Any, rules: CenterRules, first: date, last: date,
