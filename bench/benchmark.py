@@ -356,7 +356,7 @@ def measure(python: str, source: Path, clients: int, calls: int, issues: int, se
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n\n")[0])
     ap.add_argument("--issues", type=int, default=500)
     ap.add_argument("--clients", default="20,50,200", help="hall sizes, comma-separated")
     ap.add_argument("--calls", type=int, default=100)

@@ -11,6 +11,7 @@ CPU seconds (CPU time is the fairer figure on a machine shared with other work).
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
@@ -54,7 +55,11 @@ def center(weeks: int, per_day: int = 500) -> tuple[list[Ticket], date, date]:
 
 
 def main() -> None:
-    for weeks in (4, 52):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1].split("\n\n")[0])
+    p.add_argument("--weeks", default="4,52", help="periods to forecast from, in weeks, comma-separated (default 4,52)")
+    args = p.parse_args()
+    for weeks in (int(w) for w in args.weeks.split(",")):
         tickets, first, last = center(weeks)
         wall, cpu = time.perf_counter(), time.process_time()
         plan = forecast.plan_from_tickets(tickets, RULES, first, last, 15.0, 0.8)

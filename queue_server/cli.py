@@ -52,8 +52,25 @@ class OneLineClientErrors(logging.Filter):
         return True
 
 
+SUBCOMMANDS_HELP = """commands (each has its own --help):
+  queue-server doctor  [--config PATH | --demo] [--data DIR] [--lang vi|en]
+                       what is wrong with this installation, and the fix
+  queue-server backup  [--config PATH] [--data DIR] [--label L]
+                       online backup of the database, then its retention
+  queue-server restore FILE [--config PATH] [--data DIR]
+                       the hub stopped: replace the database with a backup
+  queue-server migrate [--config PATH] [--data DIR]
+                       the hub stopped: bring the database to this release's schema
+  queue-server central --database DSN --centers FILE [--host H] [--port N]
+                       the province's central reporting backend
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="queue-server", description="Queue hub of a public service center.")
+    """The hub's own options; the subcommands (COMMANDS, central) are listed in the epilog, and
+    main() dispatches them before this parser sees argv."""
+    p = argparse.ArgumentParser(prog="queue-server", description="Queue hub of a public service center.",
+                                epilog=SUBCOMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="the center's TOML config file")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1, or [server].host)")
     p.add_argument("--port", type=int, help="port (default 8080, or [server].port)")

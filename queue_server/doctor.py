@@ -1,7 +1,11 @@
 """`queue-server doctor`: what is wrong with this center's installation, and how to fix it, in
 plain Vietnamese (default) or English (issue 13; docs/install.md "Doctor").
 
-    queue-server doctor [--config PATH] [--data DIR] [--lang vi|en]
+    queue-server doctor [--config PATH | --demo] [--data DIR] [--port N] [--lang vi|en]
+
+`--demo` checks the demo center as `queue-server --demo` (and `make run`) runs it: its built-in
+config (queue_server/demo.toml), the data folder `data` unless --data, the hub on port 8080
+unless --port (`make run PORT=8081`: --port 8081).
 
 Each check gives findings: a `problem` (something does not or will not work: exit status 1) or a
 `warning` (works, but needs a look: exit status 0), each with its fix. Checks, in order: config
@@ -145,8 +149,13 @@ def _tcp_reachable(host: str, port: int, timeout: float = NETWORK_TIMEOUT_S) -> 
 class Doctor:
     """Runs every check for one config file and data folder."""
 
-    def __init__(self, config_path: Path | None, data_dir: Path | None, machine: Machine | None = None) -> None:
+    def __init__(self, config_path: Path | None, data_dir: Path | None, machine: Machine | None = None,
+                 demo: bool = False, port: int | None = None) -> None:
+        """`demo`: without `config_path`, the built-in demo config; `port`: where the running hub
+        is asked for /healthz (default `[server] port`, else 8080)."""
         self.config_path = config_path
+        self.demo = demo
+        self.port = port
         self.machine = machine or Machine()
         self.raw: dict[str, Any] = {}
         self.config: Config | None = None
@@ -179,10 +188,19 @@ class Doctor:
     def check_config(self) -> None:
         fix = f"Sửa tệp cấu hình theo thông báo, rồi kiểm tra lại: queue-server --config {self.config_path} --check"
         fix_en = f"Fix the config file as the message says, then: queue-server --config {self.config_path} --check"
+        if self.config_path is None and self.demo:
+            from .demo import demo_config, demo_config_text
+
+            self.raw = tomllib.loads(demo_config_text())
+            self.config = demo_config()
+            self.add(OK, "config_ok", "Cấu hình trung tâm demo (có sẵn, queue-server --demo).",
+                     "The demo center's built-in config (queue-server --demo).")
+            return
         if self.config_path is None:
             self.add(PROBLEM, "config_missing", "Chưa chỉ định tệp cấu hình (--config).",
                      "No config file given (--config).",
-                     "Chạy lại với --config /etc/quay-so/center.toml", "Run again with --config /etc/quay-so/center.toml")
+                     "Chạy lại với --config /etc/quay-so/center.toml (trung tâm demo của make run: --demo)",
+                     "Run again with --config /etc/quay-so/center.toml (the demo center of make run: --demo)")
             return
         try:
             self.raw = tomllib.loads(Path(self.config_path).read_text(encoding="utf-8"))
@@ -427,7 +445,8 @@ class Doctor:
         server = self.config.sections.get("server", {}) if self.config else {}
         host = str(server.get("host", "127.0.0.1"))
         host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{server.get('port', 8080)}/healthz"
+        port = self.port if self.port is not None else server.get("port", 8080)
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S) as r:  # noqa: S310 (loopback)
                 r.read()
@@ -462,10 +481,14 @@ def main(argv: list[str], machine: Machine | None = None) -> int:
     """`queue-server doctor`; exit status 1 when there is a problem (warnings alone: 0)."""
     p = argparse.ArgumentParser(prog="queue-server doctor", description="Check this center's installation.")
     p.add_argument("--config", type=Path, help="the center's TOML config file")
-    p.add_argument("--data", type=Path, help="the hub's data folder (default: [server] data)")
+    p.add_argument("--demo", action="store_true",
+                   help="check the demo center as `queue-server --demo` (make run) runs it: its built-in "
+                        "config; with --config, that file (as `queue-server --demo --config` takes it)")
+    p.add_argument("--data", type=Path, help="the hub's data folder (default: [server] data, else ./data)")
+    p.add_argument("--port", type=int, help="the running hub's port (default: [server] port, else 8080)")
     p.add_argument("--lang", choices=("vi", "en"), default="vi", help="language of the report")
     args = p.parse_args(argv)
-    findings = Doctor(args.config, args.data, machine).run()
+    findings = Doctor(args.config, args.data, machine, demo=args.demo, port=args.port).run()
     print(render(findings, args.lang))
     sys.stdout.flush()
     return 1 if any(f.severity == PROBLEM for f in findings) else 0

@@ -3,6 +3,7 @@
 # to the province"). PostgreSQL from Debian's package runs from $DIR/pg (created once, kept between
 # runs; a unix socket in $DIR, no TCP port), then `queue-server central` serves on 127.0.0.1:$PORT
 # with config/central-demo.toml. As root the cluster belongs to `nobody` (initdb refuses root).
+# Ctrl-C (or SIGTERM) stops the central and the cluster this script started.
 set -euo pipefail
 DIR=${CENTRAL_DATA:-data-central}
 PORT=${PORT:-8090}
@@ -17,13 +18,26 @@ if [ "$(id -u)" = 0 ]; then
     as=(setpriv "--reuid=$(id -u nobody)" "--regid=$(id -g nobody)" --clear-groups)
 fi
 [ -d "$DIR/pg" ] || "${as[@]}" "$BIN/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 --no-instructions >/dev/null
+central=
+started=
+stop() {
+    trap - INT TERM EXIT
+    if [ -n "$central" ]; then kill -TERM "$central" 2>/dev/null; wait "$central" 2>/dev/null || true; fi
+    if [ -n "$started" ]; then "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" -m fast -w stop >/dev/null 2>&1 || true; fi
+}
+trap stop INT TERM EXIT
 if ! "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" status >/dev/null 2>&1; then
+    started=1
     "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" -o "-k $DIR -p $PGPORT -c listen_addresses=''" \
         -l "$DIR/postgres.log" -w start >/dev/null
+else
+    echo "central-demo: PostgreSQL in $DIR/pg was already running: left running on exit" >&2
 fi
 if ! "$BIN/psql" -h "$DIR" -p "$PGPORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'quayso'" | grep -q 1; then
     "$BIN/createdb" -h "$DIR" -p "$PGPORT" -U postgres quayso
 fi
-echo "PostgreSQL in $DIR/pg (stop it with: ${as[*]} $BIN/pg_ctl -D $DIR/pg stop)"
-exec "${VENV:-.venv}/bin/queue-server" central --database "postgresql://postgres@/quayso?host=$DIR&port=$PGPORT" \
-    --centers config/central-demo.toml --host 127.0.0.1 --port "$PORT"
+echo "central-demo: PostgreSQL in $DIR/pg, central on http://127.0.0.1:$PORT/province (Ctrl-C stops both)"
+"${VENV:-.venv}/bin/queue-server" central --database "postgresql://postgres@/quayso?host=$DIR&port=$PGPORT" \
+    --centers config/central-demo.toml --host 127.0.0.1 --port "$PORT" &
+central=$!
+wait "$central"

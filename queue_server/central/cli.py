@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8090, help="port (default 8090)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     p.add_argument("--threads", type=int, default=8, help="threads per worker = pool size (default 8)")
-    p.add_argument("--timezone", default="Asia/Ho_Chi_Minh", help="the province's time zone (default day)")
+    p.add_argument("--timezone", default="Asia/Ho_Chi_Minh",
+                   help="the province's time zone, which sets the views' default day (default Asia/Ho_Chi_Minh)")
     p.add_argument("--certfile", help="TLS certificate (PEM) to serve HTTPS")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
     p.add_argument("--access-log", action="store_true", help="log every request")

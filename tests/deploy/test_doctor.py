@@ -185,3 +185,29 @@ def test_damaged_database(tmp_path: Path) -> None:
     found = diagnose(center(tmp_path), data)
     assert wrong(found)["database_damaged"] == PROBLEM
     assert "queue-server restore" in found["database_damaged"][0].fix
+
+
+def test_the_demo_of_make_run_has_no_config_file(tmp_path: Path) -> None:
+    """`make run` starts `queue-server --demo --data data` (no config file): `doctor --demo` checks
+    that center, its data folder `data` by default (here the current folder's), the hub on --port.
+    Without --demo the doctor still asks for a config file, and says how to check the demo."""
+    port = free_port()
+    hub = HubProcess(tmp_path / "data", port, ["--demo"]).start()
+    try:
+        run = subprocess.run([sys.executable, "-m", "queue_server", "doctor", "--demo", "--port", str(port),
+                              "--lang", "en"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "[PROBLEM]" not in run.stdout and "0 problem(s)" in run.stdout, run.stdout
+        assert "[OK] The demo center's built-in config" in run.stdout
+        assert f"The hub answers (http://127.0.0.1:{port}/healthz)" in run.stdout
+        assert "No database" not in run.stdout and "There is no data folder" not in run.stdout
+        found = diagnose(None, tmp_path / "data", healthy_machine())  # type: ignore[arg-type]
+        assert found["config_missing"][0].severity == PROBLEM and "--demo" in found["config_missing"][0].fix_en
+    finally:
+        hub.stop()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run([sys.executable, "-m", "queue_server", "doctor", "--demo", "--port", str(port),
+                          "--lang", "en"], capture_output=True, text=True, cwd=elsewhere, timeout=60)
+    assert run.returncode == 1 and "There is no data folder data." in run.stdout, run.stdout
+    assert "The hub does not answer" in run.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, login
 
 
 def _group(pgid: int) -> list[int]:
@@ -50,6 +50,15 @@ def test_ctrl_c_stops_the_hub_the_devices_and_the_bridge(tmp_path: Path) -> None
         assert port.is_symlink() and port.parent == tmp_path / "data" / "rs485"
         assert (tmp_path / "data" / "rs485" / "bridge.toml").exists()
         assert len(_group(proc.pid)) >= 3          # the script, the hub, the simulator (+ the bridge)
+        # `make run PORT=... DEVICES_PORT=...` (README): the bridge follows the hub's port too
+        if (Path(sys.executable).parent / "firmware-bridge").exists():
+            auth = login(f"http://127.0.0.1:{hub_port}", "admin")
+            end = time.monotonic() + 60
+            seen: dict = {"bridges": []}
+            while time.monotonic() < end and not seen["bridges"]:
+                seen = requests.get(f"http://127.0.0.1:{hub_port}/api/v1/devices", headers=auth, timeout=5).json()
+                time.sleep(0.2)
+            assert seen["bridges"], (tmp_path / "run-demo.log").read_text()
 
         os.killpg(proc.pid, signal.SIGINT)         # Ctrl-C: the whole foreground group
         proc.wait(timeout=30)

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import READER_TOKEN
 from .test_central_ingest import batch, encode, post, slot
@@ -35,6 +36,16 @@ def test_province_page_shows_figures_and_highlights_silent_centers(central_facto
         assert page.locator('tr[data-center="xa-2"]').get_attribute("class") == "stale"
         assert page.locator('tr[data-center="xa-3"]').get_attribute("class") == "stale"  # never reported
         assert page.locator("thead th").all_inner_texts()[2] == "Lượt tiếp nhận"
+
+        # A new batch shows by itself (the page refreshes every 10 s, README "Reporting to the
+        # province"), for the dates last asked for: dates being edited are not taken unasked.
+        page.fill("#from", "2026-11-29")
+        page.fill("#to", "2026-11-29")
+        b = batch([slot(9, revision=2, rated=3)], sequence=2)
+        assert post(central.url, encode(b), b["batch_id"]).status_code == 201
+        expect(row.locator("td").nth(2)).to_have_text("9", timeout=30_000)
+        assert page.url.endswith("/province")  # fetched, not reloaded: the edited dates are still there
+        assert page.input_value("#from") == "2026-11-29"
 
         page.fill("#token", "wrong-token-of-nobody-at-all")
         page.click("button[type=submit]")
