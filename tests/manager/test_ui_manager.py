@@ -48,6 +48,13 @@ def test_a_manager_watches_a_counter_start_serving(demo_hub: HubProcess, open_pa
     assert page.locator("#config").is_hidden()
     page.click("#reports-link")
     page.wait_for_url("**/manager/reports")
+    # the same login (same sessionStorage key and token): the report shows, no second login form
+    page.wait_for_selector('table[data-table="summary"]')
+    assert page.locator("#login").is_hidden()
+    # and the way back keeps it too
+    page.go_back()
+    page.wait_for_selector("#work-view:not([hidden])")
+    assert page.locator("#login-view").is_hidden()
 
 
 def test_an_admin_renames_a_field_and_the_kiosk_shows_it(demo_hub: HubProcess, open_page: Any) -> None:
@@ -123,9 +130,62 @@ def test_the_page_in_english(demo_hub: HubProcess, open_page: Any) -> None:
     from tests.ui.test_ui_language import leftover_vietnamese
 
     page = open_page(f"{demo_hub.url}/manager?lang=en")
-    manager_login(page, "manager")
-    page.wait_for_selector("#work-view:not([hidden])")
+    manager_login(page, "admin")  # the admin sees the configuration too
+    page.wait_for_selector("#config:not([hidden])")
     page.wait_for_selector("#fields-table tbody tr")
+    page.wait_for_selector("#cfg-staff tbody tr")
     expect(page.locator("#live-state")).to_contain_text("live")
+    expect(page.locator("#printers li").first).to_contain_text("Main printer")
+    expect(page.locator("#cfg-hours-state")).to_have_text("No working hours: open around the clock.")
+    assert page.get_attribute("#new-username", "placeholder") == "username"
+    assert page.get_attribute("#reports-link", "href") == "/manager/reports?lang=en"
+    # people's names are data: blank the staff table's name column before reading the page
+    page.evaluate("document.querySelectorAll('#cfg-staff tbody td:nth-child(2)').forEach(n => { n.textContent = ''; })")
     left = [line for line in leftover_vietnamese(page) if "Cán bộ quầy" not in line and '{"' not in line]
     assert left == []
+
+
+def test_no_working_hours_stay_open_around_the_clock(hub: HubProcess, open_page: Any) -> None:
+    """The demo has no [hours] (open around the clock). The editor says so, and neither saving
+    another section nor saving the untouched hours form closes the center; setting hours takes an
+    explicit switch, an all-empty week is refused, and switching back reopens around the clock."""
+    page = open_page(f"{hub.url}/manager")
+    manager_login(page, "admin")
+    page.wait_for_selector("#config:not([hidden])")
+    state = page.locator("#cfg-hours-state")
+    expect(state).to_have_text("Không giới hạn giờ (mở cả ngày).")
+    assert not page.locator("#cfg-hours-limited").is_checked()
+    assert page.locator("#cfg-hours-editor").is_hidden()
+    assert "để trống là nghỉ" not in page.evaluate("document.body.innerText")
+
+    def issuing() -> bool:
+        services = requests.get(f"{hub.url}/api/v1/services", timeout=10).json()["services"]
+        return all(s["issuing"] for s in services)
+
+    def hours_section() -> Any:
+        admin = login(hub.url, "admin")
+        return requests.get(f"{hub.url}/api/v1/config", headers=admin, timeout=10).json()["sections"]["hours"]
+
+    page.click("#cfg-ratings-save")  # another section
+    expect(page.locator("#config-message")).to_have_text("Đã lưu, có hiệu lực ngay.")
+    page.click("#cfg-hours-save")  # the untouched form
+    expect(page.locator("#config-message")).to_contain_text("không có gì để lưu")
+    assert hours_section() == {} and issuing()
+
+    page.check("#cfg-hours-limited")  # the explicit switch, then a week left empty
+    expect(page.locator("#cfg-hours-editor")).to_be_visible()
+    expect(state).to_contain_text("(chưa lưu)")
+    page.click("#cfg-hours-save")
+    expect(page.locator("#config-message")).to_contain_text("sẽ đóng cửa mọi ngày")
+    assert hours_section() == {} and issuing()
+
+    page.fill('[data-day="mon"]', "00:00-23:59")
+    page.click("#cfg-hours-save")
+    expect(page.locator("#config-message")).to_have_text("Đã lưu, có hiệu lực ngay.")
+    expect(state).to_have_text("Giờ làm việc theo bảng dưới đây.")
+    assert hours_section()["mon"] == ["00:00-23:59"]
+
+    page.uncheck("#cfg-hours-limited")  # back to around the clock: the browser's hours dropped
+    page.click("#cfg-hours-save")
+    expect(state).to_have_text("Không giới hạn giờ (mở cả ngày).")
+    assert hours_section() == {} and issuing()

@@ -85,3 +85,26 @@ def test_staff_cannot_open_the_reports(day_hub: ScriptedHub, open_page: Any) -> 
     assert "không được xem" in page.inner_text("#message")
     assert not page.is_visible("#report")
     assert page.evaluate("document.querySelectorAll('table.report-table').length") == 0
+
+
+TICKS_JS = """() => Object.values(Chart.instances).flatMap(c => Object.values(c.scales)
+  .filter(s => s.type === 'linear')
+  .flatMap(s => s.ticks.map(t => ({chart: c.canvas.id, axis: s.id, value: t.value, label: t.label}))))"""
+
+
+def test_chart_numbers_in_the_page_format(day_hub: ScriptedHub, open_page: Any) -> None:  # noqa: F811
+    """The tester saw 0.1…1.0 on the ratings chart's axis of the Vietnamese page: every number
+    axis and every tooltip value in vi-VN (0,5), and in en-GB on the English page (0.5)."""
+    for lang, point_five in (("vi", "0,5"), ("en", "0.5")):
+        page = open_page(f"{day_hub.hub.url}/manager/reports?{RANGE}&lang={lang}")
+        log_in(page, "manager")
+        page.wait_for_selector('table[data-table="summary"]')
+        ticks = page.evaluate(TICKS_JS)
+        assert {t["chart"] for t in ticks} == set(CHARTS)
+        fractional = [t for t in ticks if t["value"] != int(t["value"])]
+        assert fractional, ticks  # the staff chart's 0…1 axis has tenths: the case at hand
+        expected = {str(t["value"]).replace(".", ",") if lang == "vi" else str(t["value"]) for t in fractional}
+        assert {t["label"] for t in fractional} == expected
+        # what a tooltip shows for a value on that axis
+        assert page.evaluate("Chart.getChart('chart-staff').scales.x.getLabelForValue(0.5)") == point_five
+        assert page.evaluate("Chart.getChart('chart-hours').scales.y.getLabelForValue(0.5)") == point_five

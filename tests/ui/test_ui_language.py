@@ -151,3 +151,69 @@ def test_rating_screen_in_english_while_asking(demo_hub: HubProcess, open_page: 
         assert r.status_code == 200, r.text
     expect(screen.locator("body")).to_have_attribute("data-rate-state", "ask")
     assert leftover_vietnamese(screen) == []
+
+
+# English words and raw ids a new user found on the Vietnamese manager pages (printer id "default",
+# device kinds, "username", role and audit ids): none may be visible on a Vietnamese screen.
+ENGLISH = re.compile(
+    r"(?<![\w-])(default|printer|online|offline|username|password|counter-terminal|counter-display|"
+    r"rating-box|numeric-led|lobby-board|staff|manager|admin|replace|revert_to_file|create_account|"
+    r"reset_password|disable_account|enable_account|update_account|fields|counters|hours|ratings|"
+    r"Level|Hour|Free|Serving|Paused|Printer|Device|device|unit|error|bridge|silent|id)(?![\w-])")
+# What is data, not the page's words: user names (an account may be called "manager"), the config
+# file's path, who changed what, and the audit log's raw JSON.
+DATA = "#who, #config-source, .m-json, #cfg-staff tbody td:first-child, #audit-table tbody td:nth-child(2)"
+
+
+def leftover_english(page: Any) -> list[str]:
+    """Visible lines of the page, its data (DATA) left out, that carry a known English word or id."""
+    page.evaluate("sel => document.querySelectorAll(sel).forEach(n => { n.textContent = ''; })", DATA)
+    text = page.evaluate("document.body.innerText")
+    return [line.strip() for line in text.splitlines() if ENGLISH.search(line)]
+
+
+def test_manager_pages_in_vietnamese_show_no_english(demo_hub: HubProcess, open_page: Any) -> None:
+    """The tester's finds: "Máy in default", "counter-terminal", "50.7 ms", "username"; an admin
+    sees the whole page (hall, devices, configuration, change log), then the reports."""
+    report = {
+        "bridge": {"id": "bridge", "reported_at": "2026-12-01T00:00:00+00:00", "hub_reachable": True,
+                   "queued_presses": 0, "queue_max": 1000, "refused_presses": 0, "error": None,
+                   "buses": [{"name": "bus1", "port": "/dev/ttyUSB0", "baud": 9600}]},
+        "devices": [{"id": f"bus1/{unit}", "bus": "bus1", "unit": unit, "kind": kind, "counter": counter,
+                     "name": f"bus1/{unit}", "online": unit != 5, "last_seen": "2026-12-01T00:00:00+00:00",
+                     "frames_ok": 120, "frames_bad": 2, "timeouts": 1, "exceptions": 0, "rtt_ms": 50.7,
+                     "error": None if unit != 5 else "no answer (timeout)", "firmware": "1.2",
+                     "serial": "1234abcd", "pending_events": 0, "overflows": 0, "line_noise": 7}
+                    for unit, kind, counter in ((1, "counter-terminal", 1), (2, "counter-display", 2),
+                                                (3, "rating-box", 1), (4, "numeric-led", None),
+                                                (5, "lobby-board", None))],
+    }
+    r = requests.put(f"{demo_hub.url}/api/v1/devices/health", json=report, headers=DEVICE, timeout=10)
+    assert r.status_code in (200, 204), r.text
+    admin = login(demo_hub.url, "admin")  # one change, so the change log has a line to show
+    ratings = requests.get(f"{demo_hub.url}/api/v1/config", headers=admin, timeout=10).json()["sections"]["ratings"]
+    r = requests.put(f"{demo_hub.url}/api/v1/config/ratings",
+                     json={"value": {**ratings, "levels": ["Rất hài lòng", "Hài lòng", "Chưa hài lòng"]}},
+                     headers=admin, timeout=10)
+    assert r.status_code == 200, r.text
+
+    page = open_page(f"{demo_hub.url}/manager?lang=vi")
+    page.wait_for_selector("#login-view:not([hidden])")
+    page.fill("#username", "admin")
+    page.fill("#password", "demo")
+    page.click("#login-button")
+    page.wait_for_selector("#config:not([hidden])")
+    page.wait_for_selector('#devices [data-device="bus1/5"]')
+    page.wait_for_selector("#audit-table tbody tr")
+    expect(page.locator("#printers li").first).to_contain_text("Máy in chính")
+    expect(page.locator('#devices [data-device="bus1/1"]')).to_contain_text("Bảng số + bàn phím quầy")
+    expect(page.locator('#devices [data-device="bus1/1"]')).to_contain_text("50,7 ms")
+    expect(page.locator('#devices [data-device="bus1/5"]')).to_contain_text("Bảng tổng hợp sảnh")
+    expect(page.locator('#devices [data-device="bus1/5"]')).to_contain_text("lỗi liên lạc")
+    assert page.get_attribute("#new-username", "placeholder") == "tên đăng nhập"
+    assert leftover_english(page) == []
+
+    # the reports, reached from the page's own link (same login)
+    page.goto(f"{demo_hub.url}/manager/reports?lang=vi")
+    page.wait_for_selector('table[data-table="summary"]')
+    assert leftover_english(page) == []

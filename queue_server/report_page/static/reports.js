@@ -7,7 +7,9 @@
 (function () {
   "use strict";
 
-  var SESSION_KEY = "qs.manager";
+  // The manager's page (/manager, queue_server/static/manager/manager.js) keeps the same login
+  // under the same key and shape {token, username, role}: its link here needs no second login.
+  var SESSION_KEY = "qs.manager.session";
   var page = JSON.parse(document.getElementById("page-data").textContent);
   var s = page.strings;
   var lang = page.lang;
@@ -146,7 +148,9 @@
   function fmt(n) { return new Intl.NumberFormat(locale).format(n); }
 
   function chart(id, config) {
+    // every number on an axis or in a tooltip in the page's format (vi: 0,5 and 1.234)
     config.options = Object.assign({
+      locale: locale,
       animation: false, responsive: true, maintainAspectRatio: false,
       plugins: { legend: { labels: { font: { size: 16 } } } },
       scales: {
@@ -164,6 +168,7 @@
     charts = [];
     window.Chart.defaults.font.family = "'DejaVu Sans', 'Noto Sans', Arial, sans-serif";
     window.Chart.defaults.color = "#10213a";
+    window.Chart.defaults.locale = locale;
     chart("chart-hours", {
       type: "bar",
       data: {
@@ -206,7 +211,7 @@
         })
       },
       options: { indexAxis: "y", scales: {
-        x: { stacked: true, beginAtZero: true, ticks: { font: { size: 15 } } },
+        x: { stacked: true, beginAtZero: true, ticks: { font: { size: 15 }, callback: function (v) { return fmt(v); } } },
         y: { stacked: true, ticks: { font: { size: 15 } } } } }
     });
   }
@@ -284,7 +289,7 @@
     }).then(function (response) {
       return response.json().then(function (body) {
         if (!response.ok) { message(errorText(body, s.no_data)); return; }
-        saveSession({ token: body.token, username: $("username").value });
+        saveSession({ token: body.token, username: body.username || $("username").value, role: body.role });
         $("password").value = "";
         show($("login"), false);
         load();

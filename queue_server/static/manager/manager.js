@@ -28,10 +28,14 @@
     avg_wait: en ? "Average wait (min)" : "Chờ trung bình (phút)",
     live: en ? "live" : "trực tiếp",
     offline: en ? "reconnecting…" : "đang kết nối lại…",
-    printer: en ? "Printer {id}" : "Máy in {id}",
+    printer_main: en ? "Main printer" : "Máy in chính",
+    printer_n: en ? "Printer {n}" : "Máy in số {n}",
+    printer_id: en ? "printer id: {id}" : "mã máy in: {id}",
     printed: en ? "{n} tickets printed" : "đã in {n} phiếu",
     no_bridge: en ? "No device bridge reporting" : "Chưa có bộ kết nối thiết bị nào báo về",
-    device: en ? "{kind} {id} (bus {bus}, unit {unit})" : "{kind} {id} (bus {bus}, địa chỉ {unit})",
+    device: en ? "{kind}{name} (bus {bus}, unit {unit})" : "{kind}{name} (đường truyền {bus}, địa chỉ {unit})",
+    device_id: en ? "device id: {id}" : "mã thiết bị: {id}",
+    device_error: en ? "communication error" : "lỗi liên lạc",
     online: en ? "online" : "hoạt động",
     device_offline: en ? "offline" : "mất kết nối",
     hour: en ? "Hour" : "Giờ",
@@ -54,7 +58,36 @@
     new_password: en ? "New password for {u} (at least 8 characters):" : "Mật khẩu mới cho {u} (ít nhất 8 ký tự):",
     weekdays: en ? ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
                  : ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật"],
-    level: en ? "Level {n}" : "Mức {n}"
+    level: en ? "Level {n}" : "Mức {n}",
+    hours_none: en ? "No working hours: open around the clock." : "Không giới hạn giờ (mở cả ngày).",
+    hours_set: en ? "Working hours as below." : "Giờ làm việc theo bảng dưới đây.",
+    hours_unsaved: en ? " (not saved yet)" : " (chưa lưu)",
+    hours_all_empty: en ? "No session on any day: saving this would close the center every day. Untick “Set working hours” if it is open around the clock."
+                        : "Chưa có buổi nào trong tuần: lưu như vậy sẽ đóng cửa mọi ngày. Bỏ chọn “Đặt giờ làm việc” nếu trung tâm mở cả ngày.",
+    hours_nothing: en ? "Already without working hours; nothing to save." : "Đang không giới hạn giờ, không có gì để lưu.",
+    hours_in_file: en ? "The working hours come from the config file {f}; remove its [hours] there to open around the clock."
+                      : "Giờ làm việc lấy từ tệp cấu hình {f}; muốn mở cả ngày, hãy xóa mục [hours] trong tệp đó.",
+    ms: en ? "{n} ms" : "{n} ms",
+    // device kinds as the bridge reports them (SPEC §9, firmware_bridge): never shown raw
+    kinds: en ? { "counter-terminal": "Counter number board + keypad", "counter-display": "Counter number board",
+                  "rating-box": "Rating box", "numeric-led": "Numeric LED board", "lobby-board": "Lobby summary board" }
+              : { "counter-terminal": "Bảng số + bàn phím quầy", "counter-display": "Bảng số quầy",
+                  "rating-box": "Hộp đánh giá", "numeric-led": "Bảng LED số", "lobby-board": "Bảng tổng hợp sảnh" },
+    other_device: en ? "Device" : "Thiết bị",
+    roles: en ? { staff: "Staff", manager: "Manager", admin: "Admin" }
+              : { staff: "Cán bộ", manager: "Lãnh đạo", admin: "Quản trị viên" },
+    sections: en ? { fields: "fields", counters: "counters", staff: "staff accounts", hours: "working hours", ratings: "rating labels" }
+                 : { fields: "lĩnh vực", counters: "quầy", staff: "tài khoản cán bộ", hours: "giờ làm việc", ratings: "mức đánh giá" },
+    actions: en ? { replace: "Replaced", revert_to_file: "Back to the config file", create_account: "New account",
+                    disable_account: "Account disabled", enable_account: "Account enabled",
+                    update_account: "Account changed", reset_password: "Password reset" }
+                : { replace: "Thay toàn bộ", revert_to_file: "Dùng lại tệp cấu hình", create_account: "Tạo tài khoản",
+                    disable_account: "Khóa tài khoản", enable_account: "Mở khóa tài khoản",
+                    update_account: "Sửa tài khoản", reset_password: "Đặt lại mật khẩu" },
+    placeholders: en ? { "new-username": "username", "new-name": "Full name", "new-counter": "counter",
+                         "new-password": "password (≥ 8)" }
+                     : { "new-username": "tên đăng nhập", "new-name": "Họ tên", "new-counter": "quầy",
+                         "new-password": "mật khẩu (≥ 8)" }
   };
   var DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -139,6 +172,12 @@
     if (n === null || n === undefined) return "—";
     return Number(n).toLocaleString(en ? "en-GB" : "vi-VN", { maximumFractionDigits: 2 });
   }
+  /** A printer's name for people: the default printer is "the main printer", the others are
+   *  numbered in the hall's order; the raw id stays in the tooltip (title). */
+  function printerLabel(id, index) {
+    return id === "default" ? S.printer_main : t(S.printer_n, { n: index + 1 });
+  }
+  function kindLabel(kind) { return S.kinds[kind] || S.other_device; }
   function clock(iso) {
     var d = Date.parse(iso);
     return isNaN(d) ? "" : timeFmt.format(new Date(d));
@@ -190,9 +229,10 @@
     });
     var printers = $("printers");
     printers.textContent = "";
-    (hall.printers || []).forEach(function (p) {
-      printers.appendChild(el("li", { class: p.can_print ? "ok" : "bad", "data-printer": p.printer }, [
-        t(S.printer, { id: p.printer }) + ": " + (en ? p.message_en : p.message) +
+    (hall.printers || []).forEach(function (p, i) {
+      printers.appendChild(el("li", { class: p.can_print ? "ok" : "bad", "data-printer": p.printer,
+                                      title: t(S.printer_id, { id: p.printer }) }, [
+        printerLabel(p.printer, i) + ": " + (en ? p.message_en : p.message) +
         (p.tickets_printed !== undefined ? " · " + t(S.printed, { n: number(p.tickets_printed) }) : "")]));
     });
   }
@@ -214,10 +254,17 @@
       var devices = (r.data && r.data.devices) || [];
       if (!devices.length) list.appendChild(el("li", { class: "muted", text: S.no_bridge }));
       devices.forEach(function (d) {
-        list.appendChild(el("li", { class: d.online ? "ok" : "bad", "data-device": d.id }, [
-          t(S.device, d) + ": " + (d.online ? S.online : S.device_offline) +
-          (d.rtt_ms !== null && d.rtt_ms !== undefined ? " · " + d.rtt_ms + " ms" : "") +
-          (d.error ? " · " + d.error : "")]));
+        // the bridge's own error text (English, technical) is a tooltip, not the line itself
+        var title = t(S.device_id, { id: d.id }) + (d.kind ? " · " + d.kind : "") + (d.error ? " · " + d.error : "");
+        list.appendChild(el("li", { class: d.online ? "ok" : "bad", "data-device": d.id, "data-kind": d.kind || "",
+                                    title: title }, [
+          t(S.device, { kind: kindLabel(d.kind), bus: d.bus, unit: d.unit,
+                        // a counter's device says which counter; a given name that is not just the id too
+                        name: (d.counter ? " · " + t(S.counter, { n: d.counter }) : "") +
+                              (d.name && d.name !== d.id ? " · " + d.name : "") }) + ": " +
+          (d.online ? S.online : S.device_offline) +
+          (d.rtt_ms !== null && d.rtt_ms !== undefined ? " · " + t(S.ms, { n: number(d.rtt_ms) }) : "") +
+          (d.error ? " · " + S.device_error : "")]));
       });
     }, function () {
       var list = $("devices");
@@ -328,6 +375,13 @@
     var cb = $("cfg-counters").tBodies[0];
     cb.textContent = "";
     (s.counters || []).forEach(function (c) { cb.appendChild(counterRow(c)); });
+    // No [hours] at all means open around the clock (docs/configuration.md), which is NOT the
+    // same as seven empty days (closed every day): show which one is in effect.
+    var limited = hoursConfigured(s.hours);
+    $("cfg-hours-limited").checked = limited;
+    $("cfg-hours-editor").hidden = !limited;
+    $("cfg-hours-state").textContent = limited ? S.hours_set : S.hours_none;
+    $("cfg-hours-state").setAttribute("data-hours", limited ? "set" : "none");
     var hb = $("cfg-hours").tBodies[0];
     hb.textContent = "";
     DAYS.forEach(function (d, i) {
@@ -346,7 +400,7 @@
     sb.textContent = "";
     (s.staff || []).forEach(function (a) {
       sb.appendChild(el("tr", { "data-username": a.username }, [
-        el("td", { text: a.username }), el("td", { text: a.name || "" }), el("td", { text: a.role }),
+        el("td", { text: a.username }), el("td", { text: a.name || "" }), el("td", { "data-role": a.role, text: S.roles[a.role] || a.role }),
         el("td", { text: a.counter === undefined ? "" : String(a.counter) }),
         el("td", { text: a.disabled ? S.disabled : S.enabled }),
         el("td", {}, [
@@ -406,12 +460,30 @@
     });
     save("PUT", "/api/v1/config/counters", { value: value });
   });
+  function hoursConfigured(hours) { return !!hours && Object.keys(hours).length > 0; }
+  $("cfg-hours-limited").addEventListener("change", function () {
+    var on = $("cfg-hours-limited").checked;
+    $("cfg-hours-editor").hidden = !on;
+    var was = hoursConfigured(cfg.sections.hours);
+    $("cfg-hours-state").textContent = (on ? S.hours_set : S.hours_none) + (on !== was ? S.hours_unsaved : "");
+  });
   $("cfg-hours-save").addEventListener("click", function () {
+    var configured = hoursConfigured(cfg.sections.hours);
+    if (!$("cfg-hours-limited").checked) {
+      // back to "open around the clock": only by dropping the browser's [hours]
+      if (!configured) { message(S.hours_nothing, true); return; }
+      if (cfg.from_browser.indexOf("hours") >= 0) { save("DELETE", "/api/v1/config/hours"); return; }
+      message(t(S.hours_in_file, { f: cfg.file }), false);
+      return;
+    }
     var value = Object.assign({}, cfg.sections.hours || {});
+    var sessions = 0;
     $("cfg-hours").querySelectorAll("[data-day]").forEach(function (node) {
       var parts = node.value.split(",").map(function (x) { return x.replace(/\s+/g, ""); }).filter(Boolean);
       value[node.getAttribute("data-day")] = parts;
+      sessions += parts.length;
     });
+    if (!sessions) { message(S.hours_all_empty, false); return; }
     save("PUT", "/api/v1/config/hours", { value: value });
   });
   $("cfg-ratings-save").addEventListener("click", function () {
@@ -443,13 +515,17 @@
       r.data.entries.forEach(function (e) {
         body.appendChild(el("tr", { "data-action": e.action, "data-target": e.target }, [
           el("td", { text: e.at.replace("T", " ").slice(0, 19) }), el("td", { text: e.actor }),
-          el("td", { text: e.action + " · " + e.target }),
+          el("td", { title: e.action + " · " + e.target,
+                      text: (S.actions[e.action] || e.action) + " · " + (S.sections[e.target] || e.target) }),
           el("td", { class: "m-json", text: brief(e.before) }), el("td", { class: "m-json", text: brief(e.after) })]));
       });
     });
   }
 
   // ------------------------------------------------------------------ start
+  if (en) $("reports-link").setAttribute("href", "/manager/reports?lang=en");  // the report page's language
+  Object.keys(S.placeholders).forEach(function (id) { $(id).setAttribute("placeholder", S.placeholders[id]); });
+  Array.prototype.forEach.call($("new-role").options, function (o) { o.textContent = S.roles[o.value] || o.value; });
   function start() {
     if (!session) { showLogin(null); return; }
     $("who").textContent = session.username;
