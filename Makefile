@@ -30,8 +30,10 @@ run: venv
 central: venv
 	VENV=$(VENV) bash scripts/central-demo.sh
 
+# Three test processes (pytest-xdist), a file's tests in one of them; `pytest tests/<file>` alone
+# runs in one process as usual.
 test: venv
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 3 --dist loadfile
 
 # The hub under test runs from a venv with the runtime dependencies only, as on a Pi; the
 # benchmark's own clients run from the test venv.
