@@ -335,6 +335,7 @@ def test_every_link_on_the_landing_page_works(hub: HubProcess) -> None:
     assert page.status_code == 200 and "Kim Thành" in page.text
     links = set(re.findall(r'href="(/[^"]*)"', page.text))
     assert "/kiosk?token=demo-device" in links and "/display" in links and "/counter" in links
+    assert "/manager" in links and "/manager/reports" in links  # the README says it links them all
     for link in sorted(links):
         r = requests.get(hub.url + link.replace("&amp;", "&"), timeout=10)
         assert r.status_code == 200, (link, r.status_code)

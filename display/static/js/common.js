@@ -117,6 +117,8 @@
       land_kiosk: "Lấy số thứ tự",
       land_display: "Màn hình gọi số",
       land_counter: "Quầy giao dịch (cán bộ)",
+      land_manager: "Quản lý: sảnh, thống kê, báo cáo",
+      land_reports: "Báo cáo thống kê (in, xuất Excel)",
       land_zones: "Màn hình theo khu vực",
       land_rate: "Màn hình đánh giá tại quầy"
     },
@@ -224,6 +226,8 @@
       land_kiosk: "Take a number",
       land_display: "Calling display",
       land_counter: "Counter panel (staff)",
+      land_manager: "Manager: hall, statistics, reports",
+      land_reports: "Statistical reports (print, Excel export)",
       land_zones: "Displays by zone",
       land_rate: "Counter rating screens"
     }
