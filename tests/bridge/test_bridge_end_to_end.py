@@ -82,7 +82,7 @@ refresh_s = 5
 name = "bus1"
 port = "{ptys.bridge}"
 baud = 9600
-timeout_ms = 150
+timeout_margin_ms = 100
 
 [[bridge.devices]]
 bus = "bus1"
