@@ -100,6 +100,7 @@ class Bridge:
                             lambda device: self._by_id[device].options.get("finish_outcome", "received")
                             if device in self._by_id else "received")
         self._halt = threading.Event()
+        self._done = threading.Event()    # set by SIGTERM / SIGINT
         self._next_ping = 0.0
         self._threads: list[threading.Thread] = []
 
@@ -134,6 +135,11 @@ class Bridge:
             self.link.report_health(self.health_report())
 
     def start(self) -> None:
+        """Start the buses and the hub link. From the main thread, SIGTERM and SIGINT are taken
+        first, so a signal during start-up still ends in a clean `wait()` return."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._done.set())
         self.refresh_displays()  # error state until the hub answers
         for bus in self.buses.values():
             bus.start()
@@ -166,9 +172,10 @@ class Bridge:
     def wait(self) -> None:
         """Run until SIGTERM or SIGINT. Under systemd: WATCHDOG=1 every $WATCHDOG_USEC/2 while
         `alive()`, STOPPING=1 when the signal comes (sd_notify(3))."""
-        done = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: done.set())
+        done = self._done
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: done.set())
         interval = watchdog_interval_s()
         while not done.wait(min(1.0, interval) if interval else 1.0):
             if interval and time.monotonic() >= self._next_ping:
