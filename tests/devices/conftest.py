@@ -66,7 +66,7 @@ import requests  # noqa: E402
 
 from tests.conftest import ROOT, free_port  # noqa: E402
 
-from .protocol_doc import modbus_crc  # noqa: E402
+from tests.protocol_doc import modbus_crc  # noqa: E402
 
 RIG_TOML = """
 [ratings]

@@ -50,7 +50,7 @@ def test_a_display_write_shows_on_the_simulated_led_and_a_key_press_waits_in_the
 
 
 def master_crc(frame: bytes) -> bytes:
-    from .protocol_doc import modbus_crc
+    from tests.protocol_doc import modbus_crc
     return modbus_crc(frame)
 
 
