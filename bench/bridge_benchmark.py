@@ -20,7 +20,9 @@ t_turn the device's turnaround):
 
     poll   = (8 + 19) · t_char + t_turn + 2 · t3.5          one terminal's event-queue read
     write  = (33 + 8) · t_char + t_turn + 2 · t3.5          one display write (hr 0..11) and reply
-    cycle  = N · poll                                       every terminal polled once
+    cycle  = N · poll + write                               every terminal polled once, plus the one
+                                                            slow-lane write (a waiting count, a
+                                                            refresh) allowed per cycle (§9)
     worst  = cycle + poll + write + hub round trip          a press just after its poll; the ack and
                                                             the write queue behind one transaction
 
@@ -71,8 +73,10 @@ def paper(baud: int, n: int, turnaround_ms: float = TURNAROUND_MS) -> dict[str, 
     gap = 3.5 * char if baud <= 19200 else 1.75
     poll = 27 * char + turnaround_ms + 2 * gap
     write = 41 * char + turnaround_ms + 2 * gap
-    return {"t_char_ms": char, "t35_ms": gap, "poll_ms": poll, "write_ms": write, "cycle_ms": n * poll,
-            "goal_ms": n * poll + write, "worst_ms": n * poll + poll + write,
+    cycle = n * poll + write  # one slow-lane write per poll cycle (PROTOCOL.md §9)
+    return {"t_char_ms": char, "t35_ms": gap, "poll_ms": poll, "write_ms": write, "cycle_ms": cycle,
+            "goal_ms": cycle + write, "worst_ms": cycle + poll + write,
+            "goal_without_slow_lane_ms": n * poll + write,
             "busy_share_polling": 27 * char / poll}
 
 
@@ -89,7 +93,7 @@ def bridge_toml(n: int, port: Path, baud: int, hub: str, timeout_ms: int | None 
                         for i in range(1, n + 1))
     return (f'[bridge]\nhub = "{hub}"\ntoken = "{TOKEN}"\n\n'
             f'[[bridge.buses]]\nname = "bus1"\nport = "{port}"\nbaud = {baud}\n'
-            + (f"timeout_ms = {timeout_ms}\n" if timeout_ms else "") + "\n" + devices)
+            + (f"timeout_margin_ms = {timeout_ms}\n" if timeout_ms is not None else "") + "\n" + devices)
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -200,7 +204,7 @@ def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = Fals
                                       timeout=5).json()
             except (requests.RequestException, ValueError, KeyError):
                 health = None
-            return {"baud": baud, "terminals": n, "timeout_ms": timeout_ms or 100, "calls": len(latencies),
+            return {"baud": baud, "terminals": n, "timeout_margin_ms": 50 if timeout_ms is None else timeout_ms, "calls": len(latencies),
                     "missed": misses,
                     "p50_ms": statistics.median(latencies), "p99_ms": pct(latencies, 0.99),
                     "max_ms": max(latencies), "mean_ms": statistics.fmean(latencies),
@@ -226,7 +230,8 @@ def main() -> int:
     ap.add_argument("--bauds", default="9600,115200")
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep the processes' logs")
-    ap.add_argument("--timeout-ms", type=int, help="the bus's response timeout (bridge default 100)")
+    ap.add_argument("--timeout-margin-ms", dest="timeout_ms", type=int,
+                    help="the bus's timeout_margin_ms, added to each transaction's own timeout (default 50)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     results = [measure(int(b), args.terminals, args.calls, rng, args.keep, args.timeout_ms) for b in args.bauds.split(",")]
@@ -236,12 +241,12 @@ def main() -> int:
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / "bridge.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
     print(f"\n{machine}, {out['when']}\n")
-    print("| baud | timeout | terminals | calls | key → LED p50 | p99 | max | of which press → ack / ack → LED, p50 | "
+    print("| baud | timeout margin | terminals | calls | key → LED p50 | p99 | max | of which press → ack / ack → LED, p50 | "
           "display writes a call | bus utilisation | paper: poll cycle | cycle + write (goal) | worst | load average |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         p = r["paper"]
-        print(f"| {r['baud']} | {r['timeout_ms']} ms | {r['terminals']} | {r['calls']} (missed {r['missed']}) | {r['p50_ms']:.0f} ms | "
+        print(f"| {r['baud']} | {r['timeout_margin_ms']} ms | {r['terminals']} | {r['calls']} (missed {r['missed']}) | {r['p50_ms']:.0f} ms | "
               f"{r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
               f"{r['press_to_ack_p50_ms'] or 0:.0f} / {r['ack_to_led_p50_ms'] or 0:.0f} ms | "
               f"{r['display_writes_per_call']:.1f} | {100 * r['utilisation']:.0f} % | "

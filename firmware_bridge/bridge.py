@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,9 +24,12 @@ from . import profile
 from .config import BridgeConfig, DeviceConfig
 from .hub import HallView, HubLink
 from .master import BusMaster, error_text
+from .notify import sd_notify, watchdog_interval_s
 from .outbox import Outbox
 
 log = logging.getLogger("firmware_bridge")
+
+STUCK_S = 10.0  # a bus thread that has not finished a loop turn for this long is stuck (watchdog)
 
 
 def wanted_registers(d: DeviceConfig, view: HallView, rating_levels: int = 3) -> list[int]:
@@ -95,7 +99,9 @@ class Bridge:
         self.link = HubLink(cfg.hub, cfg.token, self.view, self.outbox, self.refresh_displays,
                             lambda device: self._by_id[device].options.get("finish_outcome", "received")
                             if device in self._by_id else "received")
-        self._stop = threading.Event()
+        self._halt = threading.Event()
+        self._done = threading.Event()    # set by SIGTERM / SIGINT
+        self._next_ping = 0.0
         self._threads: list[threading.Thread] = []
 
     def refresh_displays(self) -> None:
@@ -125,10 +131,15 @@ class Bridge:
         }
 
     def _health_loop(self) -> None:
-        while not self._stop.wait(self.cfg.health_s):
+        while not self._halt.wait(self.cfg.health_s):
             self.link.report_health(self.health_report())
 
     def start(self) -> None:
+        """Start the buses and the hub link. From the main thread, SIGTERM and SIGINT are taken
+        first, so a signal during start-up still ends in a clean `wait()` return."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._done.set())
         self.refresh_displays()  # error state until the hub answers
         for bus in self.buses.values():
             bus.start()
@@ -138,9 +149,20 @@ class Bridge:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        sd_notify("READY=1")  # the buses' threads run (each opens its port, retrying every 1 s)
+
+    def alive(self, stuck_s: float = STUCK_S) -> bool:
+        """True while every bus thread is running and finished a loop turn (a transaction, an
+        idle wait, a try at reopening its port) within `stuck_s`, and the hub delivery thread
+        runs — the condition for systemd's WATCHDOG=1 (docs/install.md)."""
+        now = time.monotonic()
+        for bus in self.buses.values():
+            if not bus.is_alive() or now - bus.last_turn > stuck_s:
+                return False
+        return any(t.name == "hub-delivery" and t.is_alive() for t in self._threads)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.link.stop()
         for bus in self.buses.values():
             bus.stop()
@@ -148,11 +170,20 @@ class Bridge:
             bus.join(timeout=3)
 
     def wait(self) -> None:
-        """Run until SIGTERM or SIGINT."""
-        done = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: done.set())
-        while not done.wait(1.0):
-            pass
+        """Run until SIGTERM or SIGINT. Under systemd: WATCHDOG=1 every $WATCHDOG_USEC/2 while
+        `alive()`, STOPPING=1 when the signal comes (sd_notify(3))."""
+        done = self._done
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: done.set())
+        interval = watchdog_interval_s()
+        while not done.wait(min(1.0, interval) if interval else 1.0):
+            if interval and time.monotonic() >= self._next_ping:
+                if self.alive():
+                    sd_notify("WATCHDOG=1")
+                else:
+                    log.error("a bus or the hub link is stuck: no watchdog ping")
+                self._next_ping = time.monotonic() + interval
+        sd_notify("STOPPING=1")
         log.info("stopping")
         self.stop()

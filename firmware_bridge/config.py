@@ -10,6 +10,7 @@ keys a rating box uses) and `[[counters]] number` (a device's counter must exist
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ class BusConfig:
     baud: int = 9600
     parity: str = "N"
     stopbits: int = 1
-    timeout_ms: int = 100
+    timeout_margin_ms: int = 50
     retries: int = 1
     backoff_max_s: float = 30.0
 
@@ -211,7 +212,7 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
     ports: set[str] = set()
     for i, item in enumerate(raw_buses):
         bp = ["bridge", "buses", i]
-        t = r.table(item, bp, {"name", "port", "baud", "parity", "stopbits", "timeout_ms", "retries",
+        t = r.table(item, bp, {"name", "port", "baud", "parity", "stopbits", "timeout_margin_ms", "retries",
                                "backoff_max_s"})
         name = r.get(t, bp, "name", str, check=lambda v: None if _NAME.match(v) else
                      'must be lowercase letters, digits, "-" or "_", e.g. "bus1"')
@@ -226,7 +227,7 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
             baud=r.get(t, bp, "baud", int, 9600, _one_of(BAUDS)),
             parity=r.get(t, bp, "parity", str, "N", _one_of(tuple(PARITIES))),
             stopbits=r.get(t, bp, "stopbits", int, 1, _one_of((1, 2))),
-            timeout_ms=r.get(t, bp, "timeout_ms", int, 100, _between(20, 2000)),
+            timeout_margin_ms=r.get(t, bp, "timeout_margin_ms", int, 50, _between(0, 2000)),
             retries=r.get(t, bp, "retries", int, 1, _between(0, 5)),
             backoff_max_s=r.get(t, bp, "backoff_max_s", float, 30.0, _between(1, 600)),
         )
@@ -269,7 +270,7 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
         token=token or tok,
         bridge_id=r.get(b, p, "id", str, "bridge", lambda v: None if _NAME.match(v) else
                         'must be lowercase letters, digits, "-" or "_"'),
-        data=Path(r.get(b, p, "data", str, str(hub_data / "bridge"))),
+        data=Path(r.get(b, p, "data", str, default_data(hub_data))),
         queue_max=r.get(b, p, "queue_max", int, 1000, _between(10, 100_000)),
         poll_ms=r.get(b, p, "poll_ms", int, 50, _between(10, 5000)),
         refresh_s=r.get(b, p, "refresh_s", int, 20, _between(1, 3600)),
@@ -278,6 +279,15 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
         buses=tuple(buses.values()),
         devices=tuple(devices),
     )
+
+
+def default_data(hub_data: Path) -> str:
+    """The default `[bridge] data`: $STATE_DIRECTORY when systemd gives the bridge one (the
+    installed unit's StateDirectory=quay-so/bridge, i.e. /var/lib/quay-so/bridge — the only folder
+    it may write), else `<[server] data>/bridge` (the same folder on an installed Pi, whose
+    [server] data is /var/lib/quay-so; ./data/bridge for `make run`)."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return state or str(hub_data / "bridge")
 
 
 def load_bridge_config(path: str | Path, **overrides: Any) -> BridgeConfig:

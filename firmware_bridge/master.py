@@ -5,14 +5,22 @@ NoResponseError — from a garbled or foreign reply — InvalidResponseError —
 no — SlaveReportedException); the schedule, the retries, the back-off, the event queue handshake
 (§5) and device health are this module's.
 
-Schedule, in priority order on each turn of the loop:
-1. display writes whose wanted registers changed (a call must reach its LED at once);
+Schedule, in priority order on each turn of the loop (PROTOCOL.md §9):
+1. fast lane: display writes whose wanted registers changed in anything but the slow registers
+   (profile.SLOW_REGISTERS: the waiting count) — a call, recall, blink, mode must reach its LED at once;
 2. identification of a device not identified yet (project kinds only);
 3. polls of keypads and rating boxes, round robin, each at most every `poll_ms` (default 50 ms:
    at 9600 baud one poll takes ≈ 44 ms, so with several keyed devices the bus, not the timer, sets
    the pace — a press waits at most one poll cycle, §9);
-4. refresh writes of displays every `refresh_s`, so a display that reset shows the truth again.
-Displays are never polled. A device that fails 3 transactions in a row is offline and is tried
+4. slow lane, at most ONE write per completed poll cycle (or whenever no poll is due): a display
+   whose only change is its waiting count, no sooner than `WAITING_MIN_S` after its last write
+   (changes in between coalesce into one write of the latest value), else the oldest display due
+   for its refresh (every `refresh_s`, so a display that reset shows the truth again).
+Displays are never polled.
+
+Response timeout per transaction (PROTOCOL.md §2): (request + expected reply bytes) × t_char +
+the device's turnaround budget (20 ms) + the bus's `timeout_margin_ms`, set through the
+instrument's public `serial.timeout` before each transaction. A device that fails 3 transactions in a row is offline and is tried
 again after 1 s, 2 s, 4 s … up to the bus's `backoff_max_s`. When the port itself fails (a USB
 adapter unplugged), every device goes offline with the port's error and the port is reopened
 every second until it is back — no restart needed.
@@ -39,6 +47,8 @@ log = logging.getLogger("firmware_bridge.master")
 OFFLINE_AFTER = 3          # failed transactions in a row (PROTOCOL.md §2)
 BACKOFF_START_S = 1.0
 REOPEN_S = 1.0             # how often a vanished port is tried again
+WAITING_MIN_S = 5.0        # slow lane: a display's waiting count is rewritten at most this often
+TURNAROUND_BUDGET_S = 0.020  # a device starts its reply within 20 ms (PROTOCOL.md §2)
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 
 
@@ -130,6 +140,9 @@ class BusMaster(threading.Thread):
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._rr = 0
+        self._polls_since_slow = 0  # slow lane: one write per completed poll cycle
+        self.turns = 0              # loop turns completed (the systemd watchdog checks it moves)
+        self.last_turn = time.monotonic()
         self._last_asked: DeviceState | None = None
 
     # ----------------------------------------------------------------- thread-safe API
@@ -153,13 +166,18 @@ class BusMaster(threading.Thread):
             try:
                 if self._port is None and not self._open():
                     self._halt.wait(REOPEN_S)
+                    self.last_turn = time.monotonic()  # alive: waiting for the adapter is a turn
                     continue
                 job = self._next_job()
                 if job is None:
+                    self.last_turn = time.monotonic()
                     self._wake.wait(self._idle_wait())
                     self._wake.clear()
+                    self.last_turn = time.monotonic()
                     continue
                 job()
+                self.turns += 1
+                self.last_turn = time.monotonic()
             except (serial.SerialException, OSError) as exc:
                 self._port_lost(exc)
             except Exception:  # never let one bad reply or bug stop the bus
@@ -219,6 +237,8 @@ class BusMaster(threading.Thread):
                 dues.append(max(d.next_poll, start) - now)
             if d.wanted is not None:
                 dues.append(max(d.written_at + self.refresh_s, start) - now)
+                if d.written is not None and d.wanted != d.written:  # a slow-lane change
+                    dues.append(max(d.written_at + WAITING_MIN_S, start) - now)
             if d.identified_kind and d.ident is None:
                 dues.append(start - now)
         return max(0.0, min(dues))
@@ -227,36 +247,57 @@ class BusMaster(threading.Thread):
         now = time.monotonic()
         ready = [d for d in self.devices.values() if d.next_try <= now]
         with self._lock:
-            changed = [d for d in ready if d.wanted is not None and d.wanted != d.written
-                       and (d.ident is not None or not d.identified_kind)]
-            wanted = {id(d): list(d.wanted) for d in changed}
-        if changed:
-            d = changed[0]
+            drivable = [d for d in ready if d.wanted is not None
+                        and (d.ident is not None or not d.identified_kind)]
+            wanted = {id(d): list(d.wanted) for d in drivable if d.wanted is not None}
+        fast = [d for d in drivable if wanted[id(d)] != d.written
+                and not profile.only_slow_change(d.cfg.kind, d.written, wanted[id(d)])]
+        if fast:
+            d = fast[0]
             return lambda: self._write(d, wanted[id(d)])
         for d in ready:
             if d.identified_kind and d.ident is None:
                 return lambda: self._identify(d)
         keyed = [d for d in ready if d.keyed and d.next_poll <= now and d.ident is not None]
-        if keyed:
+        n_keyed = sum(1 for d in self.devices.values() if d.keyed and d.ident is not None)
+        if keyed and self._polls_since_slow < n_keyed:
             self._rr = (self._rr + 1) % len(keyed)
             d = keyed[self._rr]
+            self._polls_since_slow += 1
             return lambda: self._poll(d)
-        with self._lock:
-            stale = [d for d in ready if d.wanted is not None and now - d.written_at >= self.refresh_s
-                     and (d.ident is not None or not d.identified_kind)]
-            wanted = {id(d): list(d.wanted) for d in stale if d.wanted is not None}
-        if stale:
-            d = stale[0]
+        # The slow lane: one write, then a whole poll cycle before the next one.
+        slow = [d for d in drivable if wanted[id(d)] != d.written and now - d.written_at >= WAITING_MIN_S]
+        stale = [d for d in drivable if now - d.written_at >= self.refresh_s]
+        due = sorted(slow, key=lambda d: d.written_at) or sorted(stale, key=lambda d: d.written_at)
+        if due:
+            d = due[0]
+            self._polls_since_slow = 0
             return lambda: self._write(d, wanted[id(d)])
+        if keyed:  # nothing for the slow lane: go on polling
+            self._polls_since_slow = 0
+            self._rr = (self._rr + 1) % len(keyed)
+            d = keyed[self._rr]
+            self._polls_since_slow += 1
+            return lambda: self._poll(d)
         return None
 
     # ----------------------------------------------------------------- transactions
-    def _transact(self, d: DeviceState, what: str, call: Callable[[minimalmodbus.Instrument], Any]) -> Any:
+    def response_timeout(self, request_bytes: int, reply_bytes: int) -> float:
+        """Seconds to wait for a reply, counted from the start of the request (PROTOCOL.md §2):
+        (request + expected reply bytes) × t_char (11 bits / baud) + the device's 20 ms
+        turnaround budget + the bus's `timeout_margin_ms`."""
+        t_char = 11 / self.bus.baud
+        return ((request_bytes + reply_bytes) * t_char + TURNAROUND_BUDGET_S
+                + self.bus.timeout_margin_ms / 1000)
+
+    def _transact(self, d: DeviceState, what: str, call: Callable[[minimalmodbus.Instrument], Any],
+                  request_bytes: int, reply_bytes: int) -> Any:
         """Run one Modbus transaction with the bus's retries; count the outcome in health.
-        Returns the result, or raises _Failed after the last attempt. A slave exception is
-        not retried (the device answered; it said no)."""
+        `request_bytes`/`reply_bytes`: the frame sizes (address to CRC) that set its response
+        timeout. Returns the result, or raises _Failed after the last attempt. A slave exception
+        is not retried (the device answered; it said no)."""
         assert d.instrument is not None and self._port is not None
-        d.instrument.serial.timeout = self.bus.timeout_ms / 1000
+        d.instrument.serial.timeout = self.response_timeout(request_bytes, reply_bytes)
         last: Exception | None = None
         for _attempt in range(1 + self.bus.retries):
             self._drain()
@@ -333,7 +374,8 @@ class BusMaster(threading.Thread):
     def _identify(self, d: DeviceState) -> None:
         try:
             regs = self._transact(d, "identify", lambda i: i.read_registers(
-                profile.IDENT_ADDRESS, profile.IDENT_COUNT, functioncode=4))
+                profile.IDENT_ADDRESS, profile.IDENT_COUNT, functioncode=4),
+                *read_sizes(profile.IDENT_COUNT))
         except _Failed:
             return
         ident = profile.Identity.from_registers(regs)
@@ -360,8 +402,10 @@ class BusMaster(threading.Thread):
             address = opts["register"]
             if opts["function"] == 6 and len(registers) == 1:
                 call = lambda i: i.write_register(address, registers[0], functioncode=6)  # noqa: E731
+                sizes = WRITE_SINGLE_SIZES
             else:
                 call = lambda i: i.write_registers(address, registers)  # noqa: E731
+                sizes = write_sizes(len(registers))
         else:
             block = registers
             if d.cfg.kind == "lobby-board" and d.ident is not None:
@@ -369,8 +413,9 @@ class BusMaster(threading.Thread):
                 block = list(registers[:profile.LOBBY_ROWS_ADDRESS + 5 * rows])
                 block[4] = min(block[4], rows)  # ROWS_USED never above what the board has
             call = lambda i: i.write_registers(0, block)  # noqa: E731
+            sizes = write_sizes(len(block))
         try:
-            self._transact(d, "write", call)
+            self._transact(d, "write", call, *sizes)
         except _Failed:
             return
         with self._lock:
@@ -381,7 +426,8 @@ class BusMaster(threading.Thread):
         d.next_poll = time.monotonic() + self.poll_s
         try:
             regs = self._transact(d, "poll", lambda i: i.read_registers(
-                profile.EVENTS_ADDRESS, profile.EVENTS_COUNT, functioncode=4))
+                profile.EVENTS_ADDRESS, profile.EVENTS_COUNT, functioncode=4),
+                *read_sizes(profile.EVENTS_COUNT))
         except _Failed:
             return
         event = profile.Event.from_registers(regs)
@@ -398,10 +444,23 @@ class BusMaster(threading.Thread):
             return  # our queue is full: the event stays in the device, safe, until there is room
         try:
             self._transact(d, "ack", lambda i: i.write_register(
-                profile.EVENT_ACK_REGISTER, event.seq, functioncode=6))
+                profile.EVENT_ACK_REGISTER, event.seq, functioncode=6), *WRITE_SINGLE_SIZES)
         except _Failed:
             pass  # the next poll shows the same head again (taken already) or the next one
         d.next_poll = time.monotonic()  # more events may wait: poll again on the next turn
+
+
+WRITE_SINGLE_SIZES = (8, 8)  # 0x06: request and echo, 8 bytes each
+
+
+def read_sizes(count: int) -> tuple[int, int]:
+    """(request, reply) bytes of a 0x03/0x04 read of `count` registers: 8 and 5 + 2·count."""
+    return 8, 5 + 2 * count
+
+
+def write_sizes(count: int) -> tuple[int, int]:
+    """(request, reply) bytes of a 0x10 write of `count` registers: 9 + 2·count and 8."""
+    return 9 + 2 * count, 8
 
 
 class _Failed(Exception):
@@ -413,7 +472,7 @@ class _Failed(Exception):
 def _open_serial(bus: BusConfig) -> serial.Serial:
     """Open the bus's port with its line settings (pyserial raises SerialException if absent)."""
     return serial.Serial(port=bus.port, baudrate=bus.baud, bytesize=8, parity=_PARITY[bus.parity],
-                         stopbits=bus.stopbits, timeout=bus.timeout_ms / 1000, write_timeout=1.0,
+                         stopbits=bus.stopbits, timeout=0.1, write_timeout=1.0,
                          exclusive=True)
 
 

@@ -133,6 +133,23 @@ def display_block(mode: int, text: str, *, counter: int, call_seq: int, blink_s:
             min(max(waiting, 0), 0xFFFF), 0, *words]
 
 
+# Registers whose change alone goes on the bridge's slow lane (PROTOCOL.md §9): hr 6 WAITING of a
+# counter display / terminal changes on every call anywhere in the hall.
+SLOW_REGISTERS: dict[str, frozenset[int]] = {
+    "counter-display": frozenset({6}),
+    "counter-terminal": frozenset({6}),
+}
+
+
+def only_slow_change(kind: str, written: list[int] | None, wanted: list[int]) -> bool:
+    """True when `wanted` differs from what was `written` only in the kind's SLOW_REGISTERS
+    (False when nothing was written yet, the blocks differ in length, or they are equal)."""
+    slow = SLOW_REGISTERS.get(kind)
+    if not slow or written is None or len(written) != len(wanted) or written == wanted:
+        return False
+    return all(i in slow for i, (a, b) in enumerate(zip(written, wanted)) if a != b)
+
+
 def rating_block(mode: int, *, thanks_s: int, brightness: int, watchdog_s: int, levels: int) -> list[int]:
     """hr 0..4 of a rating box (§6.3)."""
     return [mode, thanks_s, brightness, watchdog_s, levels]

@@ -18,6 +18,7 @@ stop() {
     trap - INT TERM EXIT
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     wait
+    exit 0  # a Ctrl-C before the bridge started must not go on to start it, orphaned
 }
 trap stop INT TERM EXIT
 

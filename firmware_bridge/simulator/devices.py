@@ -324,7 +324,9 @@ class NumericLed(SimulatedDevice):
 
 def _check_quantity(count: int, limit: int) -> None:
     if not 1 <= count <= limit:
-        raise Refused(ILLEGAL_DATA_ADDRESS, f"quantity {count} is out of 1..{limit}")
+        # A bad quantity is ILLEGAL DATA VALUE (Modbus Application Protocol V1.1b3 §6.3, §6.4,
+        # §6.12: "0x0001 ≤ Quantity of Registers ≤ 0x007D" else exception code 03).
+        raise Refused(ILLEGAL_DATA_VALUE, f"quantity {count} is out of 1..{limit}")
 
 
 def _pick(regs: dict[int, int], address: int, count: int) -> list[int]:

@@ -144,8 +144,9 @@ class BusServer:
         unit = data[0]
         if len(data) == 5 and data[1] == ERROR_FLAG and self._last_request_function in PROFILE_FUNCTIONS:
             # pymodbus cannot decode a read of 0 or more than 125 registers and answers function
-            # 0x00; PROTOCOL.md §3 wants ILLEGAL DATA ADDRESS under the request's function code
-            body = bytes([unit, self._last_request_function | ERROR_FLAG, 0x02])
+            # 0x00; PROTOCOL.md §3 (after the Modbus Application Protocol V1.1b3 §6.3/§6.4/§6.12)
+            # wants ILLEGAL DATA VALUE (0x03) under the request's function code
+            body = bytes([unit, self._last_request_function | ERROR_FLAG, 0x03])
             data = body + crc(body)
         if unit not in self.devices:
             return b""   # nobody at that unit id on a real bus: no answer

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerRTU, FramerType
@@ -213,32 +210,3 @@ class Peer:
 
 def crc(body: bytes) -> bytes:
     return FramerRTU.compute_CRC(body).to_bytes(2, "big")
-
-
-class PtyPair:
-    """`socat` linking two pseudo-terminals at `folder/bridge` and `folder/devices`; `close()`
-    and `open()` again make the bridge's port vanish and come back, like a USB adapter."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.bridge = str(folder / "bridge")
-        self.devices = str(folder / "devices")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def open(self) -> "PtyPair":
-        socat = shutil.which("socat")
-        assert socat, "socat is needed (scripts/setup-system.sh installs it)"
-        self.proc = subprocess.Popen([socat, f"pty,raw,echo=0,link={self.bridge}",
-                                      f"pty,raw,echo=0,link={self.devices}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not (Path(self.bridge).exists() and Path(self.devices).exists()):
-            assert time.monotonic() < deadline, "socat did not make its ptys"
-            time.sleep(0.02)
-        return self
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(5)
-            self.proc = None

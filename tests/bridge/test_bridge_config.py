@@ -44,7 +44,7 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
 def test_a_good_file_gives_every_default() -> None:
     cfg = parse_bridge_config(GOOD)
     assert cfg.hub == "http://127.0.0.1:8080" and cfg.token == "secret"
-    assert cfg.buses[0].baud == 9600 and cfg.buses[0].parity == "N" and cfg.buses[0].timeout_ms == 100
+    assert cfg.buses[0].baud == 9600 and cfg.buses[0].parity == "N" and cfg.buses[0].timeout_margin_ms == 50
     term, led = cfg.devices
     assert term.id == "bus1/1" and term.options["finish_outcome"] == "received"
     assert led.options == {"register": 0, "function": 16, "digits": 4, "idle_value": 0, "error_value": -1}
@@ -104,3 +104,13 @@ def test_firmware_bridge_check_names_the_key_and_line(tmp_path: Path) -> None:
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert f"line {line_of(text, 'unit = 1', 2)}" in run.stderr and "bridge.devices[1].unit" in run.stderr
+
+
+def test_the_default_data_folder_is_systemds_state_directory_else_the_hubs_data(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The installed unit (StateDirectory=quay-so/bridge) lets the bridge write only there.
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/quay-so/bridge")
+    assert parse_bridge_config(GOOD).data == Path("/var/lib/quay-so/bridge")
+    monkeypatch.delenv("STATE_DIRECTORY")
+    on_pi = GOOD.replace("[bridge]\n", '[server]\ndata = "/var/lib/quay-so"\n\n[bridge]\n', 1)
+    assert parse_bridge_config(on_pi).data == Path("/var/lib/quay-so/bridge")
+    assert parse_bridge_config(GOOD).data == Path("data/bridge")

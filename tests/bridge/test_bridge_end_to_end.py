@@ -20,7 +20,8 @@ import pytest
 import requests
 
 from firmware_bridge import profile
-from tests.bridge.peer import Device, Peer, PtyPair
+from firmware_bridge.simulator.ptys import PtyPair
+from tests.bridge.peer import Device, Peer
 from tests.conftest import DEVICE, ROOT, login
 
 TERMINAL, RATING, LED = 1, 3, 5
@@ -62,10 +63,16 @@ class BridgeProcess:
                 self.proc.wait()
 
 
+
+def line(folder: Path) -> PtyPair:
+    """The bus as a socat pty pair (the rig's own helper): the bridge opens `.a`, the peer `.b`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return PtyPair(folder / "bridge", folder / "devices").start()
+
 @pytest.fixture
 def rig(hub, tmp_path: Path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    ptys = PtyPair(tmp_path).open()
-    peer = Peer(ptys.devices, [Device(TERMINAL, "counter-terminal"),
+    ptys = line(tmp_path)
+    peer = Peer(str(ptys.b), [Device(TERMINAL, "counter-terminal"),
                                Device(RATING, "rating-box", serial=0x0BADCAFE, epoch=0x0A07),
                                Device(LED, "numeric-led"), Device(LOBBY, "lobby-board", rows=6),
                                Device(MISFIT, "rating-box", serial=0x00C0FFEE)]).start()
@@ -80,9 +87,9 @@ refresh_s = 5
 
 [[bridge.buses]]
 name = "bus1"
-port = "{ptys.bridge}"
+port = "{ptys.a}"
 baud = 9600
-timeout_ms = 150
+timeout_margin_ms = 100
 
 [[bridge.devices]]
 bus = "bus1"
@@ -254,8 +261,8 @@ def test_the_bridge_recovers_when_the_port_vanishes_and_comes_back(rig) -> None:
     peer.stop()
     wait_for("the devices are reported offline", lambda: not device(rig, TERMINAL)["online"])
     assert "port" in (device(rig, TERMINAL)["error"] or "")
-    ptys.open()                   # and plugged back
-    rig["peer"] = peer = Peer(ptys.devices, [Device(TERMINAL, "counter-terminal"),
+    ptys.start()                  # and plugged back
+    rig["peer"] = peer = Peer(str(ptys.b), [Device(TERMINAL, "counter-terminal"),
                                              Device(RATING, "rating-box", serial=0x0BADCAFE, epoch=0x0A07),
                                              Device(LED, "numeric-led"), Device(LOBBY, "lobby-board")]).start()
     wait_for("back online", lambda: device(rig, TERMINAL)["online"], timeout=60)
@@ -289,14 +296,14 @@ def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(ri
     others = [peer.devices[RATING], peer.devices[LED], peer.devices[LOBBY]]
     peer.stop()                               # the terminal powers off…
     terminal.press(profile.KEY_NEXT)          # …with a press in its non-volatile queue
-    rig["peer"] = peer = Peer(ptys.devices, [terminal, *others]).start()   # and boots again
+    rig["peer"] = peer = Peer(str(ptys.b), [terminal, *others]).start()   # and boots again
     wait_for("the press kept across the reset is delivered", lambda: settled(rig, TERMINAL), timeout=60)
     assert current(hub) == numbers[0]
     assert terminal.last_acked == 1
     # Its memory is erased (new epoch, sequence numbers from 1 again): seq 1 is a new press.
     peer.stop()
     fresh = Device(TERMINAL, "counter-terminal", epoch=0x1111)
-    rig["peer"] = peer = Peer(ptys.devices, [fresh, *others]).start()
+    rig["peer"] = peer = Peer(str(ptys.b), [fresh, *others]).start()
     peer.press(TERMINAL, profile.KEY_NEXT)
     wait_for("the erased terminal's first press is delivered", lambda: settled(rig, TERMINAL), timeout=60)
     assert fresh.last_acked == 1
@@ -348,9 +355,9 @@ def test_the_lobby_board_lists_the_latest_calls_newest_first(rig) -> None:  # ty
 def test_two_buses_each_with_its_own_thread_and_port(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "b1").mkdir()
     (tmp_path / "b2").mkdir()
-    line1, line2 = PtyPair(tmp_path / "b1").open(), PtyPair(tmp_path / "b2").open()
-    keypads = Peer(line1.devices, [Device(1, "counter-terminal")]).start()
-    leds = Peer(line2.devices, [Device(1, "numeric-led")], baud=19200).start()
+    line1, line2 = line(tmp_path / "b1"), line(tmp_path / "b2")
+    keypads = Peer(str(line1.b), [Device(1, "counter-terminal")]).start()
+    leds = Peer(str(line2.b), [Device(1, "numeric-led")], baud=19200).start()
     config = tmp_path / "two.toml"
     config.write_text(f"""
 [bridge]
@@ -360,11 +367,11 @@ data = "{tmp_path / 'data'}"
 
 [[bridge.buses]]
 name = "keys"
-port = "{line1.bridge}"
+port = "{line1.a}"
 
 [[bridge.buses]]
 name = "leds"
-port = "{line2.bridge}"
+port = "{line2.a}"
 baud = 19200
 
 [[bridge.devices]]

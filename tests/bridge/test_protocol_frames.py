@@ -24,7 +24,7 @@ from pymodbus.pdu.register_message import (
 )
 
 from firmware_bridge import profile
-from tests.bridge.protocol_doc import frames, register_tables
+from tests.protocol_doc import frames, register_tables
 
 FRAMES = frames()
 BY_NAME = {f.name: f for f in FRAMES}

@@ -66,7 +66,7 @@ import requests  # noqa: E402
 
 from tests.conftest import ROOT, free_port  # noqa: E402
 
-from .protocol_doc import modbus_crc  # noqa: E402
+from tests.protocol_doc import modbus_crc  # noqa: E402
 
 RIG_TOML = """
 [ratings]
@@ -103,7 +103,7 @@ counter = 1
 bus = "bus1"
 unit = 4
 kind = "lobby-board"
-rows = 4
+rows = {lobby_rows}
 
 [[bridge.devices]]
 bus = "bus1"
@@ -121,6 +121,7 @@ class RigProcess:
     folder: Path
     baud: int = 9600
     pace: bool = False
+    lobby_rows: int = 4
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -135,7 +136,8 @@ class RigProcess:
     def start(self) -> "RigProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "center.toml"
-        config.write_text(RIG_TOML.format(port=self.port, baud=self.baud, folder=self.folder), encoding="utf-8")
+        config.write_text(RIG_TOML.format(port=self.port, baud=self.baud, folder=self.folder,
+                                                  lobby_rows=self.lobby_rows), encoding="utf-8")
         log = open(self.folder / "device-simulator.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "firmware_bridge.simulator", "--config", str(config),

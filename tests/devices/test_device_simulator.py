@@ -50,7 +50,7 @@ def test_a_display_write_shows_on_the_simulated_led_and_a_key_press_waits_in_the
 
 
 def master_crc(frame: bytes) -> bytes:
-    from .protocol_doc import modbus_crc
+    from tests.protocol_doc import modbus_crc
     return modbus_crc(frame)
 
 
@@ -168,3 +168,20 @@ def test_bad_control_requests_are_refused_in_both_languages_and_change_nothing(
 def test_a_body_that_is_not_json_is_refused(rig_process: RigProcess) -> None:
     r = requests.post(f"{rig_process.api}/api/buses/bus1/devices/1/press", data=b"\xff{", timeout=5)
     assert r.status_code == 400 and r.json()["message_en"] == "body is not valid JSON"
+
+
+@pytest.mark.parametrize("function,count", [(4, 0), (4, 126), (3, 0), (3, 126)])
+def test_a_read_of_zero_or_more_than_125_registers_is_refused_with_illegal_data_value(
+        master: RawMaster, function: int, count: int) -> None:
+    # Modbus Application Protocol V1.1b3 §6.3/§6.4: quantity outside 1..125 → exception code 03
+    # (ILLEGAL DATA VALUE), not 02; PROTOCOL.md §3 says the same.
+    request = bytes([1, function, 0, 0]) + count.to_bytes(2, "big")
+    reply = master.transact(request)
+    assert valid(reply) and reply[:3] == bytes([1, function | 0x80, 0x03]), reply.hex(" ")
+
+
+def test_a_write_of_more_than_123_registers_is_refused_with_illegal_data_value(master: RawMaster) -> None:
+    count = 124
+    frame = bytes([2, 16, 0, 0]) + count.to_bytes(2, "big") + bytes([2 * count]) + bytes(2 * count)
+    reply = master.transact(frame)
+    assert valid(reply) and reply[:3] == bytes([2, 0x90, 0x03]), reply.hex(" ")

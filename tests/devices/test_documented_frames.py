@@ -14,7 +14,7 @@ from firmware_bridge.simulator.ptys import PtyPair
 from tests.conftest import run_in_own_loop
 
 from .conftest import RawMaster
-from .protocol_doc import frames
+from tests.protocol_doc import frames_by_name
 
 
 class Clock:
@@ -30,7 +30,7 @@ def store(path: Path, epoch: int, next_seq: int, last_acked: int) -> Path:
 
 
 def test_the_simulated_devices_answer_every_worked_frame_byte_for_byte(tmp_path: Path) -> None:
-    doc = frames()
+    doc = frames_by_name()
     clock = Clock()
     # the devices exactly as §8 describes them
     terminal = CounterTerminal(1, size=8, firmware=0x0102, serial=0x1234ABCD, clock=clock,

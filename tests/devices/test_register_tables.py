@@ -9,7 +9,7 @@ import pytest
 
 from firmware_bridge.simulator import registers as R
 
-from .protocol_doc import frames, modbus_crc, register_rows
+from tests.protocol_doc import frames_by_name, modbus_crc, registers
 
 
 def _number(text: str) -> int:
@@ -47,7 +47,7 @@ def _ours(section: str) -> tuple[R.Register, ...]:
 
 
 def test_every_documented_register_is_the_simulators_with_the_same_name_range_and_default() -> None:
-    rows = register_rows()
+    rows = registers()
     assert len(rows) >= 40, "the document's tables were not found"
     for row in rows:
         ours = {(r.table, r.address): r for r in _ours(row.section)}
@@ -78,7 +78,7 @@ def test_every_documented_register_is_the_simulators_with_the_same_name_range_an
 
 
 def test_every_worked_frame_carries_a_correct_crc() -> None:
-    found = frames()
+    found = frames_by_name()
     assert len(found) >= 10
     for frame in found.values():
         assert frame.data[-2:] == modbus_crc(frame.data[:-2]), frame.name
