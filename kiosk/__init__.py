@@ -14,8 +14,12 @@ pickle that cannot be read is removed and built again.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import pickle
 import stat
+import sys
 import tempfile
 
 
@@ -39,29 +43,18 @@ def _escpos_cache_dir() -> None:
 def _load_escpos_capabilities(folder: str) -> None:
     """Import python-escpos's capabilities (which reads or writes the pickle) under an exclusive
     `flock` on `<folder>/.lock`, once per process; an unreadable pickle is removed and rebuilt."""
-    import fcntl
-    import sys
-
     with open(os.path.join(folder, ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             import escpos.capabilities  # noqa: F401
-        except (EOFError, pickle_errors()) as exc:
+        except (EOFError, pickle.UnpicklingError) as exc:
             sys.modules.pop("escpos.capabilities", None)
             for name in os.listdir(folder):
                 if name.endswith(".capabilities.pickle"):
                     os.unlink(os.path.join(folder, name))
-            import logging
-
             logging.getLogger("kiosk").warning("python-escpos's capabilities cache was unreadable "
                                                "(%r); rebuilt", exc)
             import escpos.capabilities  # noqa: F401,F811
-
-
-def pickle_errors() -> type[Exception]:
-    import pickle
-
-    return pickle.UnpicklingError
 
 
 _escpos_cache_dir()
