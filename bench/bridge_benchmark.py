@@ -177,6 +177,7 @@ def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = Fals
             to_ack: list[float] = []    # press → the bridge took and acknowledged it (poll wait, read, fsync, ack)
             ack_to_led: list[float] = []   # → the hub's call, its Socket.IO event and the display write
             misses = 0
+            breakdown: list[tuple[float, float | None, float | None]] = []  # (total, press → ack, ack → LED)
             for i in range(calls):
                 unit = rng.randrange(1, n + 1)
                 before = next(d for d in chain.devices() if d["unit"] == unit)
@@ -188,9 +189,12 @@ def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = Fals
                                                    and d["call_seq"] != before["call_seq"]
                                                    and d["mode"] == "number"), None), 30, f"terminal {unit}")
                     latencies.append((after["shown_at"] - t0) * 1000)
+                    split: tuple[float | None, float | None] = (None, None)
                     if after.get("acked_at") and after["acked_at"] >= t0:
-                        to_ack.append((after["acked_at"] - t0) * 1000)
-                        ack_to_led.append((after["shown_at"] - after["acked_at"]) * 1000)
+                        split = ((after["acked_at"] - t0) * 1000, (after["shown_at"] - after["acked_at"]) * 1000)
+                        to_ack.append(split[0])
+                        ack_to_led.append(split[1])
+                    breakdown.append((latencies[-1], *split))
                 except RuntimeError:
                     misses += 1
                 time.sleep(rng.uniform(0.3, 0.7))
@@ -213,7 +217,10 @@ def measure(baud: int, n: int, calls: int, rng: random.Random, keep: bool = Fals
                     "ack_to_led_p50_ms": statistics.median(ack_to_led) if ack_to_led else None,
                     "load_average": os.getloadavg(),
                     "display_writes_per_call": (writes1 - writes0) / calls,
-                    "latencies_ms": [round(v, 1) for v in latencies], "health": health}
+                    "latencies_ms": [round(v, 1) for v in latencies],
+                    "slowest": [[round(v, 1) if v is not None else None for v in b]
+                                for b in sorted(breakdown, key=lambda b: -b[0])[:8]],
+                    "health": health}
         finally:
             chain.stop()
     finally:

@@ -1,6 +1,7 @@
 """The Modbus RTU master of one RS485 bus: one thread owns the serial port (PROTOCOL.md §2, §9).
 
-Framing, CRC and the reading of replies are minimalmodbus's (its exceptions tell a silent device —
+Framing, CRC, the t3.5 silence before each request (max(3.5 t_char, 1.750 ms), PROTOCOL.md §2)
+and the reading of replies are minimalmodbus's (its exceptions tell a silent device —
 NoResponseError — from a garbled or foreign reply — InvalidResponseError — from a device that said
 no — SlaveReportedException); the schedule, the retries, the back-off, the event queue handshake
 (§5) and device health are this module's.
@@ -106,6 +107,7 @@ class DeviceState:
     failures: int = 0
     next_try: float = 0.0           # monotonic; backed-off devices wait until then
     next_poll: float = 0.0
+    polled_at: float = 0.0          # monotonic start of the last poll: the least recent goes next
     wanted: list[int] | None = None  # display registers the bridge wants shown
     written: list[int] | None = None
     written_at: float = 0.0
@@ -139,7 +141,6 @@ class BusMaster(threading.Thread):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._halt = threading.Event()
-        self._rr = 0
         self._polls_since_slow = 0  # slow lane: one write per completed poll cycle
         self.turns = 0              # loop turns completed (the systemd watchdog checks it moves)
         self.last_turn = time.monotonic()
@@ -261,8 +262,7 @@ class BusMaster(threading.Thread):
         keyed = [d for d in ready if d.keyed and d.next_poll <= now and d.ident is not None]
         n_keyed = sum(1 for d in self.devices.values() if d.keyed and d.ident is not None)
         if keyed and self._polls_since_slow < n_keyed:
-            self._rr = (self._rr + 1) % len(keyed)
-            d = keyed[self._rr]
+            d = min(keyed, key=_least_recently_polled)
             self._polls_since_slow += 1
             return lambda: self._poll(d)
         # The slow lane: one write, then a whole poll cycle before the next one.
@@ -274,10 +274,8 @@ class BusMaster(threading.Thread):
             self._polls_since_slow = 0
             return lambda: self._write(d, wanted[id(d)])
         if keyed:  # nothing for the slow lane: go on polling
-            self._polls_since_slow = 0
-            self._rr = (self._rr + 1) % len(keyed)
-            d = keyed[self._rr]
-            self._polls_since_slow += 1
+            self._polls_since_slow = 1
+            d = min(keyed, key=_least_recently_polled)
             return lambda: self._poll(d)
         return None
 
@@ -423,7 +421,8 @@ class BusMaster(threading.Thread):
             d.written_at = time.monotonic()
 
     def _poll(self, d: DeviceState) -> None:
-        d.next_poll = time.monotonic() + self.poll_s
+        d.polled_at = time.monotonic()
+        d.next_poll = d.polled_at + self.poll_s
         try:
             regs = self._transact(d, "poll", lambda i: i.read_registers(
                 profile.EVENTS_ADDRESS, profile.EVENTS_COUNT, functioncode=4),
@@ -447,7 +446,7 @@ class BusMaster(threading.Thread):
                 profile.EVENT_ACK_REGISTER, event.seq, functioncode=6), *WRITE_SINGLE_SIZES)
         except _Failed:
             pass  # the next poll shows the same head again (taken already) or the next one
-        d.next_poll = time.monotonic()  # more events may wait: poll again on the next turn
+        d.next_poll = time.monotonic()  # more events may wait: due again at once, in its turn
 
 
 WRITE_SINGLE_SIZES = (8, 8)  # 0x06: request and echo, 8 bytes each
@@ -461,6 +460,15 @@ def read_sizes(count: int) -> tuple[int, int]:
 def write_sizes(count: int) -> tuple[int, int]:
     """(request, reply) bytes of a 0x10 write of `count` registers: 9 + 2·count and 8."""
     return 9 + 2 * count, 8
+
+
+def _least_recently_polled(d: DeviceState) -> tuple[float, int]:
+    """Poll order: the keyed device whose last poll started longest ago (then the lower unit).
+    Every ready device is polled once before any is polled twice, whatever joins or leaves the
+    ready set in between (a device backed off, one just identified) — an index kept into the
+    changing list skipped some devices for whole cycles: presses waited 2.4 s at 9600 baud where
+    one cycle is 0.94 s (bench/bridge_benchmark.py)."""
+    return d.polled_at, d.cfg.unit
 
 
 class _Failed(Exception):

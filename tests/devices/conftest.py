@@ -122,6 +122,7 @@ class RigProcess:
     baud: int = 9600
     pace: bool = False
     lobby_rows: int = 4
+    extra_terminals: int = 0      # more counter terminals, units 11, 12 … (counters 11, 12 …)
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -136,8 +137,10 @@ class RigProcess:
     def start(self) -> "RigProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "center.toml"
+        extra = "".join(f'\n[[bridge.devices]]\nbus = "bus1"\nunit = {u}\nkind = "counter-terminal"\n'
+                        f"counter = {u}\n" for u in range(11, 11 + self.extra_terminals))
         config.write_text(RIG_TOML.format(port=self.port, baud=self.baud, folder=self.folder,
-                                                  lobby_rows=self.lobby_rows), encoding="utf-8")
+                                          lobby_rows=self.lobby_rows) + extra, encoding="utf-8")
         log = open(self.folder / "device-simulator.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "firmware_bridge.simulator", "--config", str(config),

@@ -128,3 +128,36 @@ def test_a_sixteen_row_lobby_board_write_fits_its_own_response_timeout_at_9600_b
         assert master.response_timeout(209, 8) > (209 + 8) * 11 / 9600 + 0.020
     finally:
         rig.stop()
+
+
+def test_every_keyed_device_is_polled_once_before_any_is_polled_twice(tmp_path: Path) -> None:
+    """Poll order is least recently polled first. Found by bench/bridge_benchmark.py: an index
+    kept into the changing list of ready devices (the one just polled waits `poll_ms`, a slower
+    bus makes more of them ready) skipped terminals for whole cycles — presses waited 2.4 s at 9600
+    baud where one poll cycle is 0.94 s. A paced 19200-baud line (a poll ≈ 22 ms, under the
+    50 ms `poll_ms`) makes the ready set change on every turn, as it did there."""
+    rig = RigProcess(tmp_path / "rig", baud=19200, pace=True, extra_terminals=6).start()
+    try:
+        frames: list[tuple[int, int, int]] = []
+        master = start_master(rig, tmp_path, frames)
+        keyed = {1, 3, *range(11, 17)}   # the terminal, the rating box, six more terminals
+
+        def polls() -> list[int]:
+            with RecordingSerial.lock:
+                units = [u for (u, fn, addr) in frames if fn == 4 and addr == profile.EVENTS_ADDRESS]
+            # a retry (the same request again after a timeout) is the same poll
+            return [u for i, u in enumerate(units) if i == 0 or units[i - 1] != u]
+        try:
+            # every device identified and polled, then 8 whole cycles more
+            start = len(eventually(lambda: (p := polls()) and set(p[-len(keyed):]) == keyed and p,
+                                   "every keyed device polled"))
+            seen = eventually(lambda: (p := polls()) and len(p) >= start + 8 * len(keyed) and p,
+                              "eight more poll cycles")[start:]
+        finally:
+            master.stop()
+            master.join(timeout=10)
+    finally:
+        rig.stop()
+    for i in range(len(seen) - len(keyed) + 1):
+        window = seen[i:i + len(keyed)]
+        assert set(window) == keyed, (i, window, seen)
