@@ -9,9 +9,9 @@ relay between the bridge's pty pair and the devices' pty pair:
 Each byte read from one side is delivered to the other no sooner than a real line would have
 carried it: 11 bits a character (start + 8 data + parity or second stop + stop, the Modbus
 serial-line reference that PROTOCOL.md §2 budgets with) at the configured baud rate. The line is
-half duplex and shared, like RS485: bytes going either way queue for the same wire, and a change
-of direction costs the configured turnaround on top (the time a device takes to switch its driver
-on after the request's last byte). Noise can be put on the wire too (`inject`).
+half duplex and shared, like RS485: bytes going either way queue for the same wire, and a reply
+after a request costs the configured turnaround on top (the time a device takes to switch its
+driver on after the request's last byte); the master keeps its own t3.5 before its next request. Noise can be put on the wire too (`inject`).
 
 Every byte's *due* time (when its last bit would leave the wire) and the time it was actually
 written are recorded in `schedule()`, so tests assert on the schedule (spacing ≥ one character,
@@ -30,9 +30,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..profile import BITS_PER_CHARACTER, inter_frame_s
+
 TO_DEVICES = "to_devices"   # master → devices (requests)
 TO_MASTER = "to_master"     # devices → master (replies)
-BITS_PER_CHARACTER = 11     # PROTOCOL.md §2; Modbus over Serial Line V1.02 §2.5.1
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class LineTiming:
     @property
     def inter_frame_s(self) -> float:
         """t3.5, the silence that ends a frame, in seconds (fixed 1.75 ms above 19200 baud)."""
-        return 3.5 * self.character_s if self.baud <= 19200 else 0.00175
+        return 3.5 * self.character_s if self.baud <= 19200 else inter_frame_s(self.baud)
 
     def frame_s(self, n_bytes: int) -> float:
         """Time a frame of `n_bytes` occupies the wire, in seconds."""
@@ -207,7 +208,11 @@ class LineSimulator:
     def _enqueue(self, direction: str, data: bytes, now: float, noise: bool = False) -> None:
         """Give each byte of `data` its due time on the shared wire (caller holds the lock)."""
         start = max(now, self._line_free_at)
-        if self.timing.paced and self._last_direction is not None and self._last_direction != direction:
+        if self.timing.paced and self._last_direction == TO_DEVICES and direction == TO_MASTER:
+            # a device's turnaround: its reply starts this long after the request's last byte.
+            # The master's own silence before its next request (t3.5) is the master's to keep
+            # (PROTOCOL.md §2); charging it a device's turnaround too made every transaction
+            # one turnaround longer than the bus budget (§9) counts.
             start = max(start, self._line_free_at + self.timing.turnaround_ms / 1000)
         character = self.timing.wire_character_s
         pending = self._pending[direction].data

@@ -57,6 +57,17 @@ def test_bytes_arrive_in_order_no_closer_than_one_character(pty_pair, baud: int)
         os.close(device_end)
 
 
+def frames(schedule: list) -> list[list]:  # type: ignore[type-arg]
+    """The bytes on the wire grouped into runs of one direction, in order of their due times."""
+    runs: list[list] = []  # type: ignore[type-arg]
+    for d in sorted(schedule, key=lambda d: d.due):
+        if runs and runs[-1][0].direction == d.direction:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return runs
+
+
 def test_the_line_is_shared_and_a_reply_waits_for_the_turnaround(pty_pair) -> None:  # type: ignore[no-untyped-def]
     master, devices, line = rig(pty_pair, 9600, turnaround_ms=7.0)
     bridge_end, device_end = open_raw(master.a), open_raw(devices.b)
@@ -70,10 +81,35 @@ def test_the_line_is_shared_and_a_reply_waits_for_the_turnaround(pty_pair) -> No
         dues = sorted(d.due for d in schedule)
         timing = LineTiming(9600, 7.0)
         assert min(b - a for a, b in zip(dues, dues[1:])) >= timing.character_s - 1e-9
-        down = [d for d in schedule if d.direction == TO_DEVICES]
-        up = [d for d in schedule if d.direction == TO_MASTER]
-        first, second = (down, up) if down[0].due < up[0].due else (up, down)
-        assert second[0].due - first[-1].due >= 0.007 + timing.character_s - 1e-9
+        down, up = frames(schedule)
+        assert (down[0].direction, up[0].direction) == (TO_DEVICES, TO_MASTER)
+        assert up[0].due - down[-1].due >= 0.007 + timing.character_s - 1e-9
+    finally:
+        line.close()
+        os.close(bridge_end)
+        os.close(device_end)
+
+
+def test_the_master_is_not_charged_a_device_turnaround(pty_pair) -> None:  # type: ignore[no-untyped-def]
+    """A request the master sends while a reply is still on the wire follows the reply's last
+    byte directly: the turnaround is the device's (before a reply), the master's t3.5 is kept by
+    the master itself (PROTOCOL.md §2). Before, every transaction paid two turnarounds."""
+    master, devices, line = rig(pty_pair, 9600, turnaround_ms=7.0)
+    bridge_end, device_end = open_raw(master.a), open_raw(devices.b)
+    try:
+        request, reply = bytes.fromhex("01 04 00 10 00 07 B0 0D"), bytes(range(200))  # 229 ms of reply
+        os.write(bridge_end, request)
+        assert read_exactly(device_end, len(request)) == request
+        os.write(device_end, reply)
+        assert read_exactly(bridge_end, 1) == reply[:1]
+        os.write(bridge_end, request)   # the next request, while the reply is still arriving
+        assert read_exactly(bridge_end, len(reply) - 1) == reply[1:]
+        assert read_exactly(device_end, len(request)) == request
+        first, answer, second = frames(line.schedule())
+        assert second[0].direction == TO_DEVICES
+        character = LineTiming(9600, 7.0).character_s
+        assert answer[0].due - first[-1].due >= 0.007 + character - 1e-9    # the device's turnaround
+        assert second[0].due - answer[-1].due == pytest.approx(character)   # none for the master
     finally:
         line.close()
         os.close(bridge_end)
