@@ -28,6 +28,8 @@ def thread_subclasses() -> list[tuple[Path, ast.ClassDef]]:
     found = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
+            if any(part.startswith(".") for part in path.relative_to(ROOT).parts):
+                continue  # not ours: a virtualenv (bench/.stacks/…-venv of `make bench COMPARE=`)
             tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
             for node in ast.walk(tree):
                 if isinstance(node, ast.ClassDef) and any(
