@@ -98,7 +98,8 @@ class Bridge:
         self._by_id = {d.id: d for d in cfg.devices}
         self.link = HubLink(cfg.hub, cfg.token, self.view, self.outbox, self.refresh_displays,
                             lambda device: self._by_id[device].options.get("finish_outcome", "received")
-                            if device in self._by_id else "received")
+                            if device in self._by_id else "received",
+                            action_max_age_s=cfg.action_max_age_s)
         self._halt = threading.Event()
         self._done = threading.Event()    # set by SIGTERM / SIGINT
         self._next_ping = 0.0
@@ -123,6 +124,7 @@ class Bridge:
                 "queued_presses": self.outbox.size(),
                 "queue_max": self.cfg.queue_max,
                 "refused_presses": self.outbox.refused,
+                "expired_presses": self.link.expired,
                 "error": error_text(self.link.last_error),
                 "buses": [{"name": b.bus.name, "port": b.bus.port, "baud": b.bus.baud}
                           for b in self.buses.values()],

@@ -68,6 +68,9 @@ class DeviceConfig:
         return f"{self.bus}/{self.unit}"
 
 
+ACTION_MAX_AGE_S = 120  # a keypad press older than this is not acted on (PROTOCOL.md §5.3)
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     hub: str
@@ -75,6 +78,7 @@ class BridgeConfig:
     bridge_id: str
     data: Path
     queue_max: int
+    action_max_age_s: int
     poll_ms: int
     refresh_s: int
     health_s: int
@@ -197,8 +201,9 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
 
     if "bridge" not in raw:
         raise r.fail(["bridge"], "no [bridge] table: the bridge has nothing to drive")
-    b = r.table(raw["bridge"], ["bridge"], {"hub", "token", "id", "data", "queue_max", "poll_ms",
-                                            "refresh_s", "health_s", "buses", "devices"})
+    b = r.table(raw["bridge"], ["bridge"], {"hub", "token", "id", "data", "queue_max",
+                                            "action_max_age_s", "poll_ms", "refresh_s", "health_s",
+                                            "buses", "devices"})
     url = r.get(b, ["bridge"], "hub", str, f"http://127.0.0.1:{port}",
                 lambda v: None if re.match(r"^https?://[^/\s]+/?$", v) else
                 'must be the hub\'s base URL, e.g. "http://127.0.0.1:8080"')
@@ -272,6 +277,7 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
                         'must be lowercase letters, digits, "-" or "_"'),
         data=Path(r.get(b, p, "data", str, default_data(hub_data))),
         queue_max=r.get(b, p, "queue_max", int, 1000, _between(10, 100_000)),
+        action_max_age_s=r.get(b, p, "action_max_age_s", int, ACTION_MAX_AGE_S, _between(0, 86_400)),
         poll_ms=r.get(b, p, "poll_ms", int, 50, _between(10, 5000)),
         refresh_s=r.get(b, p, "refresh_s", int, 20, _between(1, 3600)),
         health_s=r.get(b, p, "health_s", int, 5, _between(1, 600)),

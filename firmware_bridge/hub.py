@@ -10,6 +10,14 @@ Presses are answered for good by a 2xx (done) or a 4xx other than 401/403/408/42
 rules, e.g. nobody to recall: logged and dropped — repeating it would not change the answer). Any
 other outcome (no connection, timeout, 5xx, a refused token) keeps the press at the head of the
 queue and retries it after 1 s, 2 s … 10 s; its idempotency key makes the retry safe.
+
+A keypad press (next, recall, no-show, finish, pause, transfer) older than `[bridge]
+action_max_age_s` when its turn comes — the hub was unreachable that long — is not sent: calling
+the next citizen to a counter minutes after the key was pressed, when the staff member may have
+used the web panel or left, does more harm than good. It is logged and counted
+(`expired_presses` in the health report); the staff see their press did nothing (the display
+showed the error state meanwhile) and press again. Rating presses are always sent: the hub's
+counter rating window decides whether a late rating still belongs to the visit (PROTOCOL.md §5.3).
 """
 
 from __future__ import annotations
@@ -98,8 +106,13 @@ class HubLink:
     """Socket.IO + HTTP to the hub with the bridge's device token."""
 
     def __init__(self, hub: str, token: str, view: HallView, outbox: Outbox,
-                 on_change: Callable[[], None], finish_outcome: Callable[[str], str]) -> None:
+                 on_change: Callable[[], None], finish_outcome: Callable[[str], str],
+                 action_max_age_s: float = 0) -> None:
+        """`action_max_age_s`: keypad presses older than this (seconds since the key) are not
+        sent (0: no limit)."""
         self.hub = hub.rstrip("/")
+        self.action_max_age_s = action_max_age_s
+        self.expired = 0  # keypad presses too old to act on (health: expired_presses)
         self.view = view
         self.outbox = outbox
         self.on_change = on_change
@@ -175,6 +188,18 @@ class HubLink:
             return f"/api/v1/counters/{n}/transfer", {"counter": press.arg}
         return f"/api/v1/counters/{n}/{action}", {}
 
+    def expired_press(self, press: Press) -> bool:
+        """True (and counted, logged) for a keypad press older than `action_max_age_s`."""
+        if press.kind == "rating-box" or not self.action_max_age_s:
+            return False
+        age = press.age_s()
+        if age <= self.action_max_age_s:
+            return False
+        self.expired += 1
+        log.warning("press %s from %s (key %d) is %.0f s old (limit %d s): not sent to the hub",
+                    press.key, press.device, press.code, age, self.action_max_age_s)
+        return True
+
     def deliver(self, press: Press) -> bool:
         """Send one press. True when the hub answered it for good (done or refused)."""
         req = self.request_for(press)
@@ -210,6 +235,9 @@ class HubLink:
             if press is None:
                 self.outbox.changed.wait(1.0)
                 self.outbox.changed.clear()
+                continue
+            if self.expired_press(press):
+                self.outbox.done(press)
                 continue
             if self.deliver(press):
                 self.outbox.done(press)

@@ -36,7 +36,11 @@ class Press:
     counter: int
     code: int
     arg: int
-    taken_at: float   # epoch seconds
+    taken_at: float   # epoch seconds of the press: taken − the device's EVENT_AGE (PROTOCOL.md §5.1)
+
+    def age_s(self, now: float | None = None) -> float:
+        """Seconds since the key was pressed (wall clock; never negative)."""
+        return max(0.0, (time.time() if now is None else now) - self.taken_at)
 
 
 class Outbox:
@@ -80,7 +84,7 @@ class Outbox:
                 db.execute("INSERT OR IGNORE INTO presses (key, device, kind, counter, code, arg, taken_at)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (key, device.id, device.kind, device.counter or 0, event.key, event.arg,
-                            time.time()))
+                            time.time() - event.age_ds / 10))
                 db.execute("INSERT OR REPLACE INTO taken VALUES (?, ?)", (device.id, key))
                 db.execute("COMMIT")
             except BaseException:

@@ -63,6 +63,7 @@ DEVICE_HEALTH = _obj({
         "reported_at": {"type": "string", "maxLength": 40},
         "hub_reachable": {"type": "boolean"},
         "queued_presses": _COUNT, "queue_max": _COUNT, "refused_presses": _COUNT,
+        "expired_presses": _COUNT,
         "error": _SHORT,
         "buses": {"type": "array", "maxItems": 32, "items": _obj({
             "name": {"type": "string", "maxLength": 40}, "port": {"type": "string", "maxLength": 300},

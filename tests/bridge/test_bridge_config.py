@@ -62,6 +62,8 @@ def test_a_good_file_gives_every_default() -> None:
     (("counter = 1\nfunction", "counter = 7\nfunction"), "bridge.devices[1].counter", "counter = 7", "no [[counters]]"),
     (("unit = 2", "unit = 248"), "bridge.devices[1].unit", "unit = 248", "between 1 and 247"),
     (('token = "secret"', 'token = "secret"\npoll_ms = "fast"'), "bridge.poll_ms", 'poll_ms = "fast"', "integer"),
+    (('token = "secret"', 'token = "secret"\naction_max_age_s = -1'), "bridge.action_max_age_s",
+     "action_max_age_s = -1", "between 0 and 86400"),
 ])
 def test_bad_input_is_refused_with_key_and_line(change, key, needle, words) -> None:  # type: ignore[no-untyped-def]
     text = GOOD.replace(*change, 1)
