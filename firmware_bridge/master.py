@@ -10,7 +10,8 @@ Schedule, in priority order on each turn of the loop (PROTOCOL.md §9):
 1. fast lane: display writes whose wanted registers changed in anything but the slow registers
    (profile.SLOW_REGISTERS: the waiting count) — a call, recall, blink, mode must reach its LED at once;
 2. identification of a device not identified yet (project kinds only);
-3. polls of keypads and rating boxes, round robin, each at most every `poll_ms` (default 50 ms:
+3. polls of keypads and rating boxes, the least recently polled first (each once before any
+   twice), each at most every `poll_ms` (default 50 ms:
    at 9600 baud one poll takes ≈ 44 ms, so with several keyed devices the bus, not the timer, sets
    the pace — a press waits at most one poll cycle, §9);
 4. slow lane, at most ONE write per completed poll cycle (or whenever no poll is due): a display
