@@ -84,6 +84,25 @@ def test_unknown_section() -> None:
     assert err.key == "printerz" and err.line == 24
 
 
+def test_hub_and_bridge_share_one_reader_and_keep_their_own_wording() -> None:
+    """The hub's loader and the bridge's parser check with one TOML reader
+    (firmware_bridge/toml_reader.py), each keeping its own words: the hub echoes a number as it
+    was written and names types plainly, the bridge names the float it took and types in words."""
+    from firmware_bridge.config import BridgeConfigError, parse_bridge_config
+
+    err = error_of(GOOD.replace("cutoff_minutes = 15", "cutoff_minutes = 15\n\n[queue]\ndefault_service_minutes = 0"))
+    assert str(err) == "center.toml, line 10: queue.default_service_minutes: must be between 0.5 and 240, got 0"
+    bridge = GOOD + '\n[bridge]\n\n[[bridge.buses]]\nname = "bus1"\nport = "/dev/ttyUSB0"\nbackoff_max_s = 0\n'
+    line = bridge.splitlines().index("backoff_max_s = 0") + 1
+    with pytest.raises(BridgeConfigError) as bad:
+        parse_bridge_config(bridge, "center.toml")
+    assert str(bad.value) == f"center.toml, line {line}: bridge.buses[0].backoff_max_s: must be between 1 and 600, got 0.0"
+    assert str(error_of(bridge)) == str(bad.value)  # the hub's loader passes the bridge's words on
+    with pytest.raises(BridgeConfigError) as bad:
+        parse_bridge_config(bridge.replace("backoff_max_s = 0", 'retries = "2"'), "center.toml")
+    assert str(bad.value) == f"center.toml, line {line}: bridge.buses[0].retries: must be an integer, got '2'"
+
+
 def test_cli_check_reports_error_and_exit_code(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD.replace("start = 1001", "start = 1.5"), encoding="utf-8")
