@@ -9,30 +9,10 @@ from pathlib import Path
 import pytest
 
 from queue_server.config import ConfigError, parse_config
+from tests.conftest import center_toml, counter_toml, field_toml
 
-GOOD = """[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-timezone = "Asia/Ho_Chi_Minh"
-
-[hours]
-mon = ["07:30-11:30", "13:30-17:00"]
-cutoff_minutes = 15
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[fields]]
-id = "chung-thuc"
-name = "Chứng thực"
-start = 2001
-
-[[counters]]
-number = 1
-name = "Quầy 1"
-fields = ["ho-tich", "chung-thuc"]
-"""
+GOOD = center_toml('[hours]\nmon = ["07:30-11:30", "13:30-17:00"]\ncutoff_minutes = 15',
+                   field_toml("ho-tich"), field_toml("chung-thuc"), counter_toml(1, ["ho-tich", "chung-thuc"]))
 
 
 def error_of(text: str) -> ConfigError:
