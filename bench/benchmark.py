@@ -38,23 +38,14 @@ from typing import Any
 import aiohttp
 import requests
 
+from common import free_port, pct  # bench/ is this script's own folder on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = {"Authorization": "Bearer demo-device"}
 # A busy hall makes about one call a second; 4 a second still leaves each call's voice synthesis
 # (espeak-ng, on its own thread) time to finish before the next call, as it would in a hall.
 CALL_SPACING_S = 0.25
 SOAK_QUIET_S = 65.0  # Engine.IO ping timers hold a closed socket 25 s; then two memory-trim periods
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def rss_mb(pid: int) -> float:

@@ -39,7 +39,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,20 +50,11 @@ from typing import Any
 
 import requests
 
+from common import free_port, pct  # bench/ is this script's own folder on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "demo-device"
 TURNAROUND_MS = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def paper(baud: int, n: int, turnaround_ms: float = TURNAROUND_MS) -> dict[str, float]:

@@ -36,7 +36,7 @@ from typing import Any
 
 import requests
 
-from benchmark import free_port, pct  # bench/ is this script's own folder on sys.path
+from common import free_port, pct  # bench/ is this script's own folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = {"Authorization": "Bearer demo-device", "Content-Type": "application/json"}

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,15 +34,11 @@ from typing import Any
 
 import requests
 
+from common import free_port  # bench/ is this script's own folder on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = {"Authorization": "Bearer demo-device"}
 FIELDS = ["ho-tich", "chung-thuc", "dat-dai", "dang-ky-kinh-doanh", "tu-phap", "bao-tro-xa-hoi"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def hub_pids(master: int) -> list[int]:

@@ -1,7 +1,8 @@
 """The bridge's part of the center's TOML: `[bridge]`, `[[bridge.buses]]`, `[[bridge.devices]]`.
 
-Parsed here with tomllib (firmware_bridge never imports queue_server: it is a separate process that
-talks to the hub only over HTTP and Socket.IO). Every key is documented in docs/configuration.md;
+Parsed here with tomllib and checked with toml_reader.TomlReader, the reader the hub's own config
+uses too (firmware_bridge never imports queue_server: it is a separate process that talks to the hub
+only over HTTP and Socket.IO). Every key is documented in docs/configuration.md;
 an unknown key, a bad value, an unknown bus or two devices on the same bus and unit are refused with
 a BridgeConfigError that names the key and its line. Sections other than `[bridge]` are read only
 for `[server] port/data` (defaults of the hub address and data folder), `[ratings] levels` (how many
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .profile import KIND_CODES, LOBBY_MAX_ROWS
+from .toml_reader import TomlReader, spoken_type_names
+from .toml_reader import between as _between
 
 BAUDS = (9600, 19200, 38400, 115200)
 PARITIES = {"N": "none", "E": "even", "O": "odd"}
@@ -87,74 +90,6 @@ class BridgeConfig:
     devices: tuple[DeviceConfig, ...]
 
 
-def _line_of(text: str, path: list[str | int]) -> int | None:
-    """Line of a key path like ['bridge', 'devices', 2, 'unit'] (or of its table header)."""
-    section: list[str | int] = []
-    counts: dict[str, int] = {}
-    target, key = path[:-1], path[-1] if path else None
-    header = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        m = re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", line)
-        if m:
-            counts[m.group(1)] = counts.get(m.group(1), -1) + 1
-            section = [*m.group(1).split("."), counts[m.group(1)]]
-            if section in (target, path):
-                header = number
-            continue
-        m = re.match(r"^\[\s*([^\]]+?)\s*\]", line)
-        if m:
-            section = list(m.group(1).split("."))
-            if section in (target, path):
-                header = number
-            continue
-        if isinstance(key, str) and section == target and re.match(rf'^"?{re.escape(key)}"?\s*=', line):
-            return number
-    return header
-
-
-class _Reader:
-    def __init__(self, text: str, file: str):
-        self.text, self.file = text, file
-
-    def fail(self, path: list[str | int], message: str) -> BridgeConfigError:
-        dotted = ""
-        for p in path:
-            dotted += f"[{p}]" if isinstance(p, int) else (f".{p}" if dotted else p)
-        return BridgeConfigError(dotted, message, _line_of(self.text, path), self.file)
-
-    def table(self, value: Any, path: list[str | int], allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, "must be a table")
-        for key in value:
-            if key not in allowed:
-                raise self.fail([*path, key], f"unknown key (known keys: {', '.join(sorted(allowed))})")
-        return value
-
-    def get(self, tbl: dict[str, Any], path: list[str | int], key: str, kind: type,
-            default: Any = ..., check: Callable[[Any], str | None] | None = None) -> Any:
-        if key not in tbl:
-            if default is ...:
-                raise self.fail([*path, key], "is required")
-            return default
-        value = tbl[key]
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            ok, value = True, float(value)
-        if not ok:
-            name = {str: "a string", int: "an integer", float: "a number", list: "a list",
-                    bool: "true or false"}.get(kind, kind.__name__)
-            raise self.fail([*path, key], f"must be {name}, got {value!r}")
-        problem = check(value) if check else None
-        if problem:
-            raise self.fail([*path, key], problem)
-        return value
-
-
-def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
-    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}, got {v}"
-
-
 def _one_of(options: tuple[Any, ...]) -> Callable[[Any], str | None]:
     return lambda v: None if v in options else f"must be one of {', '.join(map(str, options))}, got {v!r}"
 
@@ -189,7 +124,7 @@ def parse_bridge_config(text: str, file: str = "config", *, hub: str | None = No
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BridgeConfigError("(syntax)", str(exc), None, file) from None
-    r = _Reader(text, file)
+    r = TomlReader(text, file, BridgeConfigError, spoken_type_names, ints_as_floats=True)
     server = raw.get("server", {}) if isinstance(raw.get("server"), dict) else {}
     port = server.get("port", 8080)
     hub_data = Path(server.get("data", "data")) if isinstance(server.get("data", "data"), str) else Path("data")

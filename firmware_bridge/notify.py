@@ -1,8 +1,9 @@
 """systemd's notify protocol for `firmware-bridge` (sd_notify(3)): one datagram to $NOTIFY_SOCKET.
 
-The bridge may not import queue_server (pyproject.toml's import contracts), so this is its own
-copy of the few lines queue_server/serving.py has. No library needed: the protocol is one
-AF_UNIX datagram of "KEY=value" lines; an address starting with "@" is in the abstract namespace.
+The hub's queue_server/serving.py sends its datagrams with `sd_notify` too (the bridge may not
+import queue_server, pyproject.toml's import contracts; the other way round is allowed, and this
+module imports the standard library only). No library needed: the protocol is one AF_UNIX
+datagram of "KEY=value" lines; an address starting with "@" is in the abstract namespace.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import os
 import socket
 
 
-def sd_notify(message: str) -> bool:
-    """Send `message` ("READY=1", "WATCHDOG=1", "STOPPING=1") to $NOTIFY_SOCKET. False (and
-    nothing sent) when not run by systemd or the socket is gone; never raises."""
-    address = os.environ.get("NOTIFY_SOCKET")
+def sd_notify(message: str, address: str | None = None) -> bool:
+    """Send `message` ("READY=1", "WATCHDOG=1", "STOPPING=1") to `address`, by default
+    $NOTIFY_SOCKET. False (and nothing sent) when not run by systemd or the socket is gone; never
+    raises."""
+    address = address or os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address.startswith("@"):

@@ -46,13 +46,21 @@ from queue_server.auth import Authenticator
 from queue_server.config import Config
 from queue_server.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from queue_server.core.service import QueueService, ticket_json
-from queue_server.pages import UNSATISFIED_REASONS, rating_levels_en, render_page
+from queue_server.pages import UNSATISFIED_REASONS, error_page, rating_levels_en, render_page
 
 HERE = Path(__file__).resolve().parent
 STATIC_URL = "/assets/kiosk"
 SOCKET_IO_JS = HERE.parent / "display" / "static" / "vendor" / "socket.io.min.js"
 REFRESH_SECONDS = 1.0
 _TICKET_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# The phone page of a QR code whose ticket is unknown: the hub's error page with these words.
+TICKET_MISSING = (
+    "Không tìm thấy số thứ tự",
+    "Mã trên phiếu không đúng hoặc số thứ tự này không còn trong hệ thống. Vui lòng quét lại mã QR "
+    "trên phiếu, hoặc hỏi cán bộ hướng dẫn tại Trung tâm.",
+    "Ticket not found",
+    "Please scan the QR code on your ticket again, or ask a staff member.",
+)
 
 
 
@@ -144,7 +152,7 @@ def create_kiosk_blueprint(runtime: KioskRuntime, service: QueueService,
             except NotFound:
                 ticket = None
         if ticket is None:
-            return page("kiosk/ticket_missing.html", 404, title="Không tìm thấy số thứ tự")
+            return error_page(404, service.rules.center_name, TICKET_MISSING)
         rules = service.rules  # now: an admin may rename fields and labels while the hub runs
         field = rules.fields.get(ticket.field_id)
         return page("kiosk/ticket.html", title=f"Số thứ tự {ticket.number}", ticket_id=ticket.id,

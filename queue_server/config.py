@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from firmware_bridge.toml_reader import TomlReader
+from firmware_bridge.toml_reader import between as _between
 
 from .core.hours import WEEKDAY_KEYS, WorkingHours
 from .core.models import (
@@ -112,82 +114,10 @@ class Config:
     tables: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-# ------------------------------------------------------------------------------ line finder
-def _line_of(text: str, path: list[str | int]) -> int | None:
-    """Best-effort line number of a key path like ['fields', 2, 'start'] in the TOML text."""
-    lines = text.splitlines()
-    section: list[str | int] = []
-    counts: dict[str, int] = {}
-    target_section = [p for p in path[:-1]]
-    key = path[-1] if path else None
-    header_line = None
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        m = re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", line)
-        if m:
-            name = m.group(1)
-            counts[name] = counts.get(name, -1) + 1
-            section = [*name.split("."), counts[name]]
-            if section == target_section or section == path:
-                header_line = number
-            continue
-        m = re.match(r"^\[\s*([^\]]+?)\s*\]", line)
-        if m:
-            section = list(m.group(1).split("."))
-            if section == target_section or section == path:
-                header_line = number
-            continue
-        if isinstance(key, str) and section == target_section:
-            if re.match(rf'^"?{re.escape(key)}"?\s*=', line):
-                return number
-    return header_line
-
-
 # ------------------------------------------------------------------------------ checkers
-class _Reader:
-    """Walks the parsed TOML, checking types and reporting unknown keys with their line."""
-
-    def __init__(self, text: str, file: str) -> None:
-        self.text = text
-        self.file = file
-
-    def fail(self, path: list[str | int], message: str) -> ConfigError:
-        dotted = ""
-        for p in path:
-            dotted += f"[{p}]" if isinstance(p, int) else (f".{p}" if dotted else p)
-        return ConfigError(dotted, message, _line_of(self.text, path), self.file)
-
-    def table(self, value: Any, path: list[str | int], allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, "must be a table")
-        for key in value:
-            if key not in allowed:
-                raise self.fail([*path, key], f"unknown key (known keys: {', '.join(sorted(allowed))})")
-        return value
-
-    def get(self, tbl: dict[str, Any], path: list[str | int], key: str, kind: type | tuple[type, ...],
-            default: Any = ..., check: Callable[[Any], str | None] | None = None) -> Any:
-        if key not in tbl:
-            if default is ...:
-                raise self.fail([*path, key], "is required")
-            return default
-        value = tbl[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            names = " or ".join(k.__name__.replace("str", "string").replace("int", "integer") for k in kinds)
-            raise self.fail([*path, key], f"must be {names}, got {type(value).__name__} {value!r}")
-        if check is not None:
-            problem = check(value)
-            if problem:
-                raise self.fail([*path, key], problem)
-        return value
-
-
-def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
-    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}, got {v}"
+# The one TOML reader, shared with the bridge's `[bridge]` parser (firmware_bridge/toml_reader.py):
+# walks the parsed TOML, checking types and naming unknown keys with their line; raises ConfigError.
+_Reader = TomlReader[ConfigError]
 
 
 def _nonempty(v: str) -> str | None:
@@ -317,7 +247,7 @@ def config_from_tables(raw: dict[str, Any], file: str = "config", text: str = ""
     built elsewhere: the browser's settings, settings.py) with every rule of the file; raises
     ConfigError on the first problem. `text`, when given, is the file's text: errors then name
     the line."""
-    r = _Reader(text, file)
+    r = _Reader(text, file, ConfigError)
     r.table(raw, [], SECTIONS)
 
     if "bridge" in raw:

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from firmware_bridge import notify
+
 if TYPE_CHECKING:
     from .app import Hub
 
@@ -68,18 +70,9 @@ def take_notify_socket() -> None:
 
 
 def sd_notify(message: str) -> None:
-    """One datagram of systemd's notify protocol ("READY=1", "WATCHDOG=1", "STOPPING=1"); nothing
-    when not run by systemd. No library needed."""
-    address = _notify_address or os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(message.encode(), address)
-        except OSError:
-            pass
+    """One datagram of systemd's notify protocol ("READY=1", "WATCHDOG=1", "STOPPING=1") to the
+    socket `take_notify_socket` kept (else $NOTIFY_SOCKET); nothing when not run by systemd."""
+    notify.sd_notify(message, _notify_address)
 
 
 def watchdog(check: Callable[[], bool], stop: threading.Event) -> None:

@@ -176,6 +176,12 @@ _COUNTS = ("issued", "served", "no_show", "cancelled", "closed_at_day_end", "pri
            "dossiers", "transferred")
 
 
+def _desks_of(counter: int | None, staff: str | None) -> tuple[tuple[str, Any], ...]:
+    """The desks a rating or a pause counts for: ("counter", number) when the counter is known,
+    ("staff", username) when the staff member is (each also gets a row in the desk tables)."""
+    return ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ())
+
+
 def _block(counts: dict[str, int], wait: _Values, service: _Values, target: float) -> dict[str, Any]:
     c = {k: int(counts.get(k) or 0) for k in _COUNTS}
     within = bisect_right(wait.values, target)
@@ -290,12 +296,9 @@ def compute_direct(db: Any, rules: CenterRules, first: date, last: date,
     for counter, staff, rating, n in cur.execute(
             f"SELECT counter, staff, rating, COUNT(*) FROM {tickets} WHERE status = 'done' "
             "AND rating IS NOT NULL GROUP BY 1, 2, 3", span):
-        if counter is not None:
-            ratings[("counter", counter)][rating] += n
-            desks["counter"].setdefault(counter, Tally())
-        if staff:
-            ratings[("staff", staff)][rating] += n
-            desks["staff"].setdefault(staff, Tally())
+        for key in _desks_of(counter, staff):
+            ratings[key][rating] += n
+            desks[key[0]].setdefault(key[1], Tally())
     pauses: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0])
     for counter, staff, paused, seconds in cur.execute("""
             SELECT counter, staff, SUM(kind = 'counter_paused'),
@@ -303,7 +306,7 @@ def compute_direct(db: Any, rules: CenterRules, first: date, last: date,
             FROM (SELECT counter, staff, kind, json_extract(data, '$.paused_seconds') AS ps FROM events
                   WHERE day BETWEEN :first AND :last AND kind IN ('counter_paused', 'counter_resumed'))
             GROUP BY 1, 2""", span):
-        for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
+        for key in _desks_of(counter, staff):
             pauses[key][0] += paused or 0
             pauses[key][1] += seconds or 0.0
             desks[key[0]].setdefault(key[1], Tally())
@@ -828,15 +831,12 @@ def compute(db: Any, rules: CenterRules, first: date, last: date,
     ratings: dict[Any, Tally[int]] = defaultdict(Tally)
     ratings["total"] = Tally(whole.ratings)
     for (counter, staff, rating), n in whole.desk_ratings.items():
-        if counter is not None:
-            ratings[("counter", counter)][rating] += n
-            desks["counter"].setdefault(counter, Tally())
-        if staff:
-            ratings[("staff", staff)][rating] += n
-            desks["staff"].setdefault(staff, Tally())
+        for key in _desks_of(counter, staff):
+            ratings[key][rating] += n
+            desks[key[0]].setdefault(key[1], Tally())
     pause_units: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
     for (counter, staff), (paused, units) in whole.pauses.items():
-        for key in ((("counter", counter),) if counter is not None else ()) + ((("staff", staff),) if staff else ()):
+        for key in _desks_of(counter, staff):
             pause_units[key][0] += paused
             pause_units[key][1] += units
             desks[key[0]].setdefault(key[1], Tally())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -101,9 +102,16 @@ class HubProcess:
 
 @pytest.fixture
 def hub_factory(tmp_path: Path) -> Iterator[object]:
+    """`hub_factory(*args, config=None)`: a started hub with those command-line arguments; with
+    `config` (a center's TOML text, e.g. from `center_toml`) written to a file and passed as
+    `--config`. Every hub is stopped after the test."""
     started: list[HubProcess] = []
 
-    def make(*args: str) -> HubProcess:
+    def make(*args: str, config: str | None = None) -> HubProcess:
+        if config is not None:
+            path = tmp_path / f"center{len(started)}.toml"
+            path.write_text(config, encoding="utf-8")
+            args = (*args, "--config", str(path))
         hub = HubProcess(tmp_path / f"data{len(started)}", free_port(), list(args))
         started.append(hub)
         return hub.start()
@@ -135,6 +143,37 @@ start = 1001
 number = 1
 fields = ["ho-tich"]
 """
+
+# The center most tests build their config from: xã Kim Thành, and the fields below with the first
+# numbers they give (a field's `start`).
+KIM_THANH = "Trung tâm Phục vụ hành chính công xã Kim Thành"
+FIELD_NAMES = {"ho-tich": ("Hộ tịch", 1001), "chung-thuc": ("Chứng thực", 2001), "dat-dai": ("Đất đai", 3001)}
+
+
+def _toml_keys(keys: dict[str, Any]) -> str:
+    return "".join(f"{key} = {json.dumps(value, ensure_ascii=False)}\n" for key, value in keys.items())
+
+
+def field_toml(field_id: str, **keys: Any) -> str:
+    """A `[[fields]]` table of FIELD_NAMES (id, name, start), `keys` added or put in their place:
+    `field_toml("dat-dai", prefix="D", start=1)`."""
+    name, start = FIELD_NAMES[field_id]
+    return "[[fields]]\n" + _toml_keys({"id": field_id, "name": name, "start": start, **keys})
+
+
+def counter_toml(number: int, fields: list[str], **keys: Any) -> str:
+    """A `[[counters]]` table named "Quầy N" serving `fields` in that order, `keys` added:
+    `counter_toml(2, ["dat-dai"], zone="tang-2")`."""
+    return "[[counters]]\n" + _toml_keys({"number": number, "name": f"Quầy {number}", "fields": fields, **keys})
+
+
+def center_toml(*tables: str, name: str = KIM_THANH) -> str:
+    """A center's config text: `[center]` (`name`, Asia/Ho_Chi_Minh), then `tables` (TOML text:
+    sections such as '[voice]\\nengine = "fake"', `field_toml(...)`, `counter_toml(...)`) in
+    that order, a blank line between two."""
+    head = f'[center]\nname = "{name}"\ntimezone = "Asia/Ho_Chi_Minh"\n'
+    return "\n".join(table.strip("\n") + "\n" for table in (head, *tables))
+
 
 # Debian's chromium, driven by Playwright; never a downloaded browser. The background-networking
 # flags keep it from reaching for Google's hosts on a machine with no internet.

@@ -17,39 +17,12 @@ from queue_server.core.models import Outcome, TicketStatus
 from queue_server.core.ports import ManualClock
 from queue_server.core.service import QueueService
 from queue_server.storage import MIGRATIONS, SCHEMA_VERSION, SqliteStore, _statements
-from tests.conftest import RecordingPublisher
+from tests.conftest import RecordingPublisher, center_toml, counter_toml, field_toml
 
 HANOI = timezone(timedelta(hours=7))
 
-CONFIG = """
-[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-
-[priority]
-max_consecutive = 3
-
-[[fields]]
-id = "dat-dai"
-name = "Đất đai"
-start = 5001
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[counters]]
-number = 1
-fields = ["dat-dai"]
-
-[[counters]]
-number = 2
-fields = ["dat-dai"]
-
-[[counters]]
-number = 3
-fields = ["ho-tich"]
-"""
+CONFIG = center_toml("[priority]\nmax_consecutive = 3", field_toml("dat-dai", start=5001), field_toml("ho-tich"),
+                     counter_toml(1, ["dat-dai"]), counter_toml(2, ["dat-dai"]), counter_toml(3, ["ho-tich"]))
 
 
 def local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:

@@ -9,30 +9,10 @@ from pathlib import Path
 import pytest
 
 from queue_server.config import ConfigError, parse_config
+from tests.conftest import center_toml, counter_toml, field_toml
 
-GOOD = """[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-timezone = "Asia/Ho_Chi_Minh"
-
-[hours]
-mon = ["07:30-11:30", "13:30-17:00"]
-cutoff_minutes = 15
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[fields]]
-id = "chung-thuc"
-name = "Chứng thực"
-start = 2001
-
-[[counters]]
-number = 1
-name = "Quầy 1"
-fields = ["ho-tich", "chung-thuc"]
-"""
+GOOD = center_toml('[hours]\nmon = ["07:30-11:30", "13:30-17:00"]\ncutoff_minutes = 15',
+                   field_toml("ho-tich"), field_toml("chung-thuc"), counter_toml(1, ["ho-tich", "chung-thuc"]))
 
 
 def error_of(text: str) -> ConfigError:
@@ -82,6 +62,25 @@ def test_missing_sections() -> None:
 def test_unknown_section() -> None:
     err = error_of(GOOD + "\n[printerz]\nkind = 1\n")
     assert err.key == "printerz" and err.line == 24
+
+
+def test_hub_and_bridge_share_one_reader_and_keep_their_own_wording() -> None:
+    """The hub's loader and the bridge's parser check with one TOML reader
+    (firmware_bridge/toml_reader.py), each keeping its own words: the hub echoes a number as it
+    was written and names types plainly, the bridge names the float it took and types in words."""
+    from firmware_bridge.config import BridgeConfigError, parse_bridge_config
+
+    err = error_of(GOOD.replace("cutoff_minutes = 15", "cutoff_minutes = 15\n\n[queue]\ndefault_service_minutes = 0"))
+    assert str(err) == "center.toml, line 10: queue.default_service_minutes: must be between 0.5 and 240, got 0"
+    bridge = GOOD + '\n[bridge]\n\n[[bridge.buses]]\nname = "bus1"\nport = "/dev/ttyUSB0"\nbackoff_max_s = 0\n'
+    line = bridge.splitlines().index("backoff_max_s = 0") + 1
+    with pytest.raises(BridgeConfigError) as bad:
+        parse_bridge_config(bridge, "center.toml")
+    assert str(bad.value) == f"center.toml, line {line}: bridge.buses[0].backoff_max_s: must be between 1 and 600, got 0.0"
+    assert str(error_of(bridge)) == str(bad.value)  # the hub's loader passes the bridge's words on
+    with pytest.raises(BridgeConfigError) as bad:
+        parse_bridge_config(bridge.replace("backoff_max_s = 0", 'retries = "2"'), "center.toml")
+    assert str(bad.value) == f"center.toml, line {line}: bridge.buses[0].retries: must be an integer, got '2'"
 
 
 def test_cli_check_reports_error_and_exit_code(tmp_path: Path) -> None:

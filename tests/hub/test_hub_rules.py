@@ -17,47 +17,15 @@ from queue_server.core.models import Outcome, TicketStatus
 from queue_server.core.ports import ManualClock
 from queue_server.core.service import QueueService
 from queue_server.storage import SqliteStore
-from tests.conftest import RecordingPublisher
+from tests.conftest import RecordingPublisher, center_toml, counter_toml, field_toml
 
 # 09:00 on Monday 2026-11-23 in Hà Nội (UTC+7)
 MONDAY_9AM = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 
-CONFIG = """
-[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-
-[priority]
-max_consecutive = 2
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[fields]]
-id = "chung-thuc"
-name = "Chứng thực"
-start = 2001
-
-[[fields]]
-id = "dat-dai"
-name = "Đất đai"
-prefix = "D"
-start = 1
-daily_cap = 3
-
-[[counters]]
-number = 1
-fields = ["ho-tich", "chung-thuc"]
-
-[[counters]]
-number = 2
-fields = ["chung-thuc"]
-
-[[counters]]
-number = 3
-fields = ["dat-dai"]
-"""
+CONFIG = center_toml("[priority]\nmax_consecutive = 2", field_toml("ho-tich"), field_toml("chung-thuc"),
+                     field_toml("dat-dai", prefix="D", start=1, daily_cap=3),
+                     counter_toml(1, ["ho-tich", "chung-thuc"]), counter_toml(2, ["chung-thuc"]),
+                     counter_toml(3, ["dat-dai"]))
 
 
 class Center:

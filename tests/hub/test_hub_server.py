@@ -13,7 +13,7 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import DEVICE, HubProcess, login
+from tests.conftest import DEVICE, HubProcess, center_toml, counter_toml, field_toml, login
 
 FIELDS = ("ho-tich", "chung-thuc", "dat-dai")
 START = {"ho-tich": 1001, "chung-thuc": 2001, "dat-dai": 3001}
@@ -168,26 +168,8 @@ def test_bad_input_gets_a_reason_and_changes_nothing(hub: HubProcess) -> None:
     assert after["seq"] == before["seq"] and after["waiting"] == before["waiting"]
 
 
-ZONED = """
-[center]
-name = "Trung tâm Phục vụ hành chính công tỉnh"
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-[[fields]]
-id = "dat-dai"
-name = "Đất đai"
-start = 3001
-[[counters]]
-number = 1
-fields = ["ho-tich"]
-zone = "tang-1"
-[[counters]]
-number = 2
-fields = ["dat-dai"]
-zone = "tang-2"
-"""
+ZONED = center_toml(field_toml("ho-tich"), field_toml("dat-dai"), counter_toml(1, ["ho-tich"], zone="tang-1"),
+                    counter_toml(2, ["dat-dai"], zone="tang-2"), name="Trung tâm Phục vụ hành chính công tỉnh")
 
 
 class Listener:
@@ -230,10 +212,8 @@ class Listener:
         threading.Thread(target=self.client.disconnect, daemon=True).start()
 
 
-def test_socketio_state_calls_and_rooms(hub_factory: Any, tmp_path: Path) -> None:
-    config = tmp_path / "zoned.toml"
-    config.write_text(ZONED, encoding="utf-8")
-    hub = hub_factory("--demo", "--config", str(config))
+def test_socketio_state_calls_and_rooms(hub_factory: Any) -> None:
+    hub = hub_factory("--demo", config=ZONED)
     everyone = Listener(hub.url)
     floor1 = Listener(hub.url, auth={"zone": "tang-1"})
     counter2 = Listener(hub.url)

@@ -283,6 +283,8 @@ def test_an_unknown_ticket_gets_a_friendly_page(browser: Any, hub: HubProcess) -
     response = page.goto(f"{hub.url}/t/00000000-0000-4000-8000-000000000000")
     assert response.status == 404
     assert page.locator("h1").inner_text() == "Không tìm thấy số thứ tự"
+    assert "quét lại mã QR" in page.locator("#error-text").inner_text()
+    assert page.locator("#error-title-en").inner_text() == "Ticket not found"  # the hub's error page
     assert "Traceback" not in page.content()
     response = page.goto(f"{hub.url}/t/%3Cscript%3E")
     assert response.status == 404

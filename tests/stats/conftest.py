@@ -29,41 +29,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import DEVICE, HubProcess, free_port, login
+from tests.conftest import DEVICE, HubProcess, center_toml, counter_toml, field_toml, free_port, login
 
-CENTER = """
-[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-timezone = "Asia/Ho_Chi_Minh"
-
-[reports]
-target_wait_min = 10
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[fields]]
-id = "chung-thuc"
-name = "Chứng thực"
-start = 2001
-
-[[counters]]
-number = 1
-name = "Quầy 1"
-fields = ["ho-tich"]
-
-[[counters]]
-number = 2
-name = "Quầy 2"
-fields = ["chung-thuc"]
-
-[[counters]]
-number = 3
-name = "Quầy 3"
-fields = ["ho-tich", "chung-thuc"]
-"""
+CENTER = center_toml("[reports]\ntarget_wait_min = 10", field_toml("ho-tich"), field_toml("chung-thuc"),
+                     counter_toml(1, ["ho-tich"]), counter_toml(2, ["chung-thuc"]),
+                     counter_toml(3, ["ho-tich", "chung-thuc"]))
 
 DAY = "2026-11-30"
 

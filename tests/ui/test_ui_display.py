@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.conftest import DEVICE, HubProcess, login
+from tests.conftest import DEVICE, HubProcess, center_toml, counter_toml, field_toml, login
 from tests.ui.conftest import staff_login, wait_js
 
 pytestmark = pytest.mark.browser
@@ -65,41 +64,13 @@ def test_call_from_counter_page_shows_on_display_and_is_spoken(demo_hub: HubProc
 
 
 # The demo center with a silent 0.1 s voice, so ordering tests do not wait for real speech.
-FAST_VOICE = """
-[center]
-name = "Trung tâm Phục vụ hành chính công xã Kim Thành"
-timezone = "Asia/Ho_Chi_Minh"
-
-[voice]
-engine = "fake"
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[fields]]
-id = "chung-thuc"
-name = "Chứng thực"
-start = 2001
-
-[[counters]]
-number = 1
-name = "Quầy 1"
-fields = ["ho-tich", "chung-thuc"]
-
-[[counters]]
-number = 2
-name = "Quầy 2"
-fields = ["chung-thuc", "ho-tich"]
-"""
+FAST_VOICE = center_toml('[voice]\nengine = "fake"', field_toml("ho-tich"), field_toml("chung-thuc"),
+                         counter_toml(1, ["ho-tich", "chung-thuc"]), counter_toml(2, ["chung-thuc", "ho-tich"]))
 
 
 def test_quick_calls_and_a_recall_are_announced_in_order_without_overlap(
-        hub_factory: Any, tmp_path: Path, open_page: Any) -> None:
-    config = tmp_path / "fast-voice.toml"
-    config.write_text(FAST_VOICE, encoding="utf-8")
-    hub = hub_factory("--demo", "--config", str(config))
+        hub_factory: Any, open_page: Any) -> None:
+    hub = hub_factory("--demo", config=FAST_VOICE)
     issue(hub, "ho-tich")
     issue(hub, "chung-thuc")
     tv = open_page(f"{hub.url}/display?chime=0")  # the chime's order is checked above
@@ -173,43 +144,13 @@ def test_paused_counter_and_waiting_counts(demo_hub: HubProcess, open_page: Any)
     assert "Trace" not in body and "undefined" not in body and "null" not in body
 
 
-ZONED = """
-[center]
-name = "Trung tâm Phục vụ hành chính công huyện Thử Nghiệm"
-timezone = "Asia/Ho_Chi_Minh"
-
-[voice]
-engine = "fake"
-chime = false
-
-[[fields]]
-id = "ho-tich"
-name = "Hộ tịch"
-start = 1001
-
-[[fields]]
-id = "dat-dai"
-name = "Đất đai"
-start = 3001
-
-[[counters]]
-number = 1
-name = "Quầy 1"
-fields = ["ho-tich"]
-zone = "tang1"
-
-[[counters]]
-number = 2
-name = "Quầy 2"
-fields = ["dat-dai"]
-zone = "tang2"
-"""
+ZONED = center_toml('[voice]\nengine = "fake"\nchime = false', field_toml("ho-tich"), field_toml("dat-dai"),
+                    counter_toml(1, ["ho-tich"], zone="tang1"), counter_toml(2, ["dat-dai"], zone="tang2"),
+                    name="Trung tâm Phục vụ hành chính công huyện Thử Nghiệm")
 
 
-def test_zone_display_shows_only_its_counters(hub_factory: Any, tmp_path: Path, open_page: Any) -> None:
-    config = tmp_path / "zoned.toml"
-    config.write_text(ZONED, encoding="utf-8")
-    hub = hub_factory("--demo", "--config", str(config))
+def test_zone_display_shows_only_its_counters(hub_factory: Any, open_page: Any) -> None:
+    hub = hub_factory("--demo", config=ZONED)
     tv = open_page(f"{hub.url}/display?zone=tang2")
     tv.wait_for_selector('[data-counter="2"]', state="attached")
     expect(tv.locator("[data-counter]")).to_have_count(1)
