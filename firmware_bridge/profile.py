@@ -24,20 +24,6 @@ KIND_CODES: dict[str, int | None] = {
 KINDS_WITH_KEYS = ("counter-terminal", "rating-box")
 KINDS_WITH_DISPLAY = ("counter-display", "counter-terminal", "lobby-board", "numeric-led")
 
-BITS_PER_CHARACTER = 11   # start + 8 data + parity or 2nd stop + stop (PROTOCOL.md §2)
-
-
-def character_s(baud: int) -> float:
-    """t_char: one character on the line, in seconds (11 bits / baud; PROTOCOL.md §2)."""
-    return BITS_PER_CHARACTER / baud
-
-
-def inter_frame_s(baud: int) -> float:
-    """t3.5: the silence that ends a frame, in seconds — 3.5 characters, fixed at 1.750 ms above
-    19200 baud (Modbus over Serial Line V1.02 §2.5.1.1; PROTOCOL.md §2)."""
-    return 3.5 * character_s(baud) if baud <= 19200 else 0.00175
-
-
 IDENT_ADDRESS, IDENT_COUNT = 0, 11        # ir 0..10
 EVENTS_ADDRESS, EVENTS_COUNT = 16, 7      # ir 16..22
 EVENT_ACK_REGISTER = 32                   # hr 32

@@ -11,7 +11,8 @@ carried it: 11 bits a character (start + 8 data + parity or second stop + stop, 
 serial-line reference that PROTOCOL.md §2 budgets with) at the configured baud rate. The line is
 half duplex and shared, like RS485: bytes going either way queue for the same wire, and a reply
 after a request costs the configured turnaround on top (the time a device takes to switch its
-driver on after the request's last byte); the master keeps its own t3.5 before its next request. Noise can be put on the wire too (`inject`).
+driver on after the request's last byte); the master keeps its own t3.5 before its next request.
+Noise can be put on the wire too (`inject`).
 
 Every byte's *due* time (when its last bit would leave the wire) and the time it was actually
 written are recorded in `schedule()`, so tests assert on the schedule (spacing ≥ one character,
@@ -30,10 +31,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..profile import BITS_PER_CHARACTER, inter_frame_s
-
 TO_DEVICES = "to_devices"   # master → devices (requests)
 TO_MASTER = "to_master"     # devices → master (replies)
+BITS_PER_CHARACTER = 11     # PROTOCOL.md §2; Modbus over Serial Line V1.02 §2.5.1
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class LineTiming:
     @property
     def inter_frame_s(self) -> float:
         """t3.5, the silence that ends a frame, in seconds (fixed 1.75 ms above 19200 baud)."""
-        return 3.5 * self.character_s if self.baud <= 19200 else inter_frame_s(self.baud)
+        return 3.5 * self.character_s if self.baud <= 19200 else 0.00175
 
     def frame_s(self, n_bytes: int) -> float:
         """Time a frame of `n_bytes` occupies the wire, in seconds."""
