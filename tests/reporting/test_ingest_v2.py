@@ -1,0 +1,79 @@
+"""The central takes batch version 2 (version 1 plus raw events) beside version 1 (issue 12): each
+(center, event id) is stored once — a batch sent twice, or two batches overlapping — in the
+batch's transaction, with the per-day count the province view shows; a version it does not know,
+or an event with a key outside the whitelist, is refused 400 and stores nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from .test_central_ingest import CID, DAY, batch, encode, post, slot
+from .test_central_e2e import province
+
+
+def event(event_id: int, kind: str = "called", visit: str | None = "0123456789abcdef",
+          **data: Any) -> dict[str, Any]:
+    return {"id": event_id, "kind": kind, "at": f"{DAY}T01:{event_id % 60:02d}:00Z", "day": DAY,
+            "field": "ho-tich", "counter": 1, "staff": "staff1", "visit": visit,
+            "data": data or {"priority": False, "wait_seconds": 120.5}}
+
+
+def batch_v2(events: list[dict[str, Any]], slots: list[dict[str, Any]] | None = None,
+             sequence: int = 1) -> dict[str, Any]:
+    return {**batch(slots or [], sequence=sequence), "version": 2, "events": events}
+
+
+def stored(dsn: str) -> list[tuple[int, str]]:
+    with psycopg.connect(dsn) as conn:
+        return [tuple(r) for r in conn.execute(
+            "SELECT event_id, kind FROM raw_events WHERE center_id = %s ORDER BY event_id", (CID,))]
+
+
+def test_each_event_is_stored_once_and_version_1_is_still_taken(central_factory) -> None:
+    central = central_factory()
+    first = batch_v2([event(i) for i in range(1, 6)], [slot(3)])
+    body = encode(first)
+    r = post(central.url, body, first["batch_id"])
+    assert r.status_code == 201, r.text
+    assert r.json()["events_stored"] == 5 and r.json()["events_known"] == 0
+    again = post(central.url, body, first["batch_id"])  # the same batch again: a duplicate
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    # another batch overlapping the first (events 4 and 5 again, then 6 and 7)
+    overlap = batch_v2([event(i, "finished", dossiers=1, service_seconds=300.0, outcome="received")
+                        for i in range(4, 8)], sequence=2)
+    r = post(central.url, encode(overlap), overlap["batch_id"])
+    assert r.status_code == 201 and (r.json()["events_stored"], r.json()["events_known"]) == (2, 2)
+    # a version 1 batch of the same center: taken as before, no events
+    old = batch([slot(4, revision=2)], sequence=3)
+    r = post(central.url, encode(old), old["batch_id"])
+    assert r.status_code == 201 and "events_stored" not in r.json()
+
+    assert stored(central.dsn) == [(1, "called"), (2, "called"), (3, "called"), (4, "called"),
+                                   (5, "called"), (6, "finished"), (7, "finished")]
+    summary = province(central.url)
+    assert summary["centers"][CID]["raw_events"] == 7 and summary["totals"]["raw_events"] == 7
+    assert summary["centers"][CID]["issued"] == 4
+
+
+def test_unknown_versions_and_non_whitelisted_keys_are_refused(central_factory) -> None:
+    central = central_factory()
+    cases = {
+        "version 99": {**batch_v2([event(1)]), "version": 99},
+        "version 1 with events": {**batch_v2([event(1)]), "version": 1},
+        "version 2 without events": {k: v for k, v in batch_v2([]).items() if k != "events"},
+        "a ticket number in data": batch_v2([event(1, number="1001")]),
+        "free text as a reason": batch_v2([event(1, "cancelled", reason="Nguyễn Văn Ân bỏ về")]),
+        "a ticket id as the visit": batch_v2([event(1, visit=str(uuid.uuid4()))]),
+        "an extra key": batch_v2([{**event(1), "ticket_id": str(uuid.uuid4())}]),
+    }
+    for name, bad in cases.items():
+        r = post(central.url, encode(bad), bad["batch_id"])
+        assert r.status_code == 400, (name, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "invalid_batch" and error["message"] and error["message_en"], name
+    assert stored(central.dsn) == []
+    with psycopg.connect(central.dsn) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 0
