@@ -261,8 +261,12 @@ def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], bod
             raise Refused(409, "key_reused",
                           "Mã lô này đã nhận với nội dung khác; lô bị từ chối.",
                           "This idempotency key was already stored with a different body.")
-        # one batch of a center at a time from here (its day rollups are rewritten below)
-        conn.execute("SELECT 1 FROM centers WHERE id = %s FOR UPDATE", (center.id,))
+        # one batch of a center at a time from here (its day rollups are rewritten below). NO KEY
+        # UPDATE, not UPDATE: the batch row inserted above already holds FOR KEY SHARE on this
+        # center's row (its foreign key), and two batches of one center each upgrading that to
+        # FOR UPDATE deadlock (PostgreSQL docs, "Row-Level Locks": FOR UPDATE conflicts with FOR
+        # KEY SHARE, FOR NO KEY UPDATE does not) — seen as 503s in bench/ingest_benchmark.py.
+        conn.execute("SELECT 1 FROM centers WHERE id = %s FOR NO KEY UPDATE", (center.id,))
         slots = batch["slots"]
         applied = 0
         if slots:

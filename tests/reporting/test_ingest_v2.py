@@ -77,3 +77,35 @@ def test_unknown_versions_and_non_whitelisted_keys_are_refused(central_factory) 
     assert stored(central.dsn) == []
     with psycopg.connect(central.dsn) as conn:
         assert conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 0
+
+
+def test_concurrent_batches_of_one_center_are_all_stored(central_factory) -> None:
+    """Batches of one center arriving at once (a re-send overlapping the next batch, a restored
+    center catching up) each take the center's row lock after their batch row's foreign key took
+    FOR KEY SHARE on it: with FOR UPDATE two of them deadlocked (a 503 and a retry); FOR NO KEY
+    UPDATE serializes them."""
+    import threading
+
+    central = central_factory()
+    batches = [batch_v2([event(10 * n + i) for i in range(1, 4)],
+                        [slot(n + 1, revision=n + 1, start=f"2026-11-30T0{n % 8}:00:00Z")], sequence=n + 1)
+               for n in range(16)]
+    answers: list[int] = []
+    start = threading.Barrier(len(batches))
+
+    def send(b: dict[str, Any]) -> None:
+        body = encode(b)
+        start.wait()
+        answers.append(post(central.url, body, b["batch_id"]).status_code)
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(answers) == [201] * len(batches)
+    assert len(stored(central.dsn)) == 3 * len(batches)
+    summary = province(central.url)["centers"][CID]
+    # 8 slot starts, each kept at its highest revision: batches n and n + 8 share a start
+    assert summary["issued"] == sum(n + 1 for n in range(8, 16))
+    assert summary["raw_events"] == 3 * len(batches)
