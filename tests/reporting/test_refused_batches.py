@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from tests.conftest import ROOT, HubProcess, free_port, login
+from tests.ui.conftest import open_page  # noqa: F401  (pytest fixture)
 
 from .conftest import CENTER_TOKENS, center_config
 from .proxy import CentralProxy
@@ -118,3 +119,44 @@ def test_a_central_that_is_down_or_refuses_the_token_still_holds_the_batch(centr
         assert state["last_ack"] is None
     finally:
         hub.stop()
+
+
+def test_the_manager_page_shows_a_refusal_and_an_admin_sends_it_again(central_factory, tmp_path: Path,
+                                                                     open_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    from tests.manager.test_ui_manager import manager_login
+
+    central = central_factory()
+    proxy = CentralProxy(central.url, CENTER_TOKENS["xa-5"])
+    config = center_config(tmp_path, "xa-5", proxy.url, extra=RAW_ON)
+    hub = HubProcess(tmp_path / "data-xa-5", free_port(), ["--demo", "--config", str(config)],
+                     env=FAKE_NOW).start()
+    try:
+        manager = login(hub.url, "manager")
+        proxy.newer_version_once.set()
+        work(hub, manager, 2)
+        wait_status(hub, manager, lambda s: s["refused"]["batches"] == 1 and s["backlog"]["batches"] == 0)
+
+        # a manager sees the refusal in the central's own Vietnamese words, and no retry button
+        page = open_page(f"{hub.url}/manager")
+        manager_login(page, "manager")
+        refused = page.locator('#reporting [data-rep="refused"]')
+        expect(refused).to_contain_text("1 lô bị máy chủ tỉnh từ chối")
+        expect(refused).to_contain_text("Phiên bản lô dữ liệu không được hỗ trợ")
+        expect(page.locator('#reporting [data-rep="last"]')).to_contain_text("Lô gần nhất được nhận")
+        assert page.locator("#reporting-retry").is_hidden()
+
+        # an admin sends it again; the page then shows no refusal, and nothing is missing
+        page = open_page(f"{hub.url}/manager")
+        manager_login(page, "admin")
+        page.click("#reporting-retry")
+        expect(page.locator('#reporting [data-rep="requeued"]')).to_have_text("Đã xếp 1 lô để gửi lại")
+        expect(page.locator('#reporting [data-rep="refused"]')).to_have_count(0, timeout=15000)
+        expect(page.locator('#reporting [data-rep="backlog"]')).to_have_text(
+            "Đang chờ gửi: 0 khung giờ, 0 lô, 0 sự kiện")
+        wait_events(central.dsn, hub, "xa-5")
+        wait_equal(central.url, hub, "xa-5", manager)
+    finally:
+        hub.stop()
+        proxy.close()
