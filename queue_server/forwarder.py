@@ -262,7 +262,7 @@ def _count(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1_000_000 else None
 
 
-def _seconds(v: Any) -> float | None:
+def _number(v: Any) -> float | None:
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e9
     return round(float(v), 3) if ok else None
 
@@ -289,23 +289,23 @@ _FIELD_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # data under Decree 13/2023/ND-CP), free text (a cancel or rating reason, a pause note), the
 # rating's label (it is `rating_levels[level - 1]`), the issuing device or principal, the printer.
 EVENT_DATA: dict[str, dict[str, Any]] = {
-    "issued": {"priority": _flag, "waiting_ahead": _count, "est_wait_min": _seconds,
+    "issued": {"priority": _flag, "waiting_ahead": _count, "est_wait_min": _number,
                "print": _one_of("pending")},
     "printed": {},
     "reprinted": {},
-    "called": {"priority": _flag, "wait_seconds": _seconds, "guarded": _flag, "by_number": _flag},
+    "called": {"priority": _flag, "wait_seconds": _number, "guarded": _flag, "by_number": _flag},
     "recalled": {"recalls": _count},
     "no_show": {},
     "requeued": {"by_number": _flag},
     "transferred": {"from_field": _field_id, "to_field": _field_id, "to_counter": _count},
     "finished": {"outcome": _one_of(*(o.value for o in Outcome)), "dossiers": _count,
-                 "service_seconds": _seconds},
+                 "service_seconds": _number},
     "rated": {"level": _count},
     # the hub's own reasons; a reason a person typed is "other"
     "cancelled": {"reason": _one_of("cancelled", "print_failed", "print_not_confirmed")},
     "closed_at_day_end": {"was": _one_of(*(t.value for t in TicketStatus))},
     "counter_paused": {"reason": _one_of(*PAUSE_REASONS), "minutes": _count},
-    "counter_resumed": {"paused_seconds": _seconds},
+    "counter_resumed": {"paused_seconds": _number},
 }
 
 
