@@ -3,7 +3,7 @@
 -- store each event once (INSERT ... ON CONFLICT DO NOTHING in the batch's transaction). No
 -- personal data: no ticket id or number, no free text; `visit` is the center's pseudonymous
 -- reference of the visit (docs/reporting.md). Not partitioned: at national scale (~3,300
--- centers, a few million events a day) partition by month of `day` (the primary key then has to
+-- centers, ~6 million events a day) partition by month of `day` (the primary key then has to
 -- include `day`, which a given event never changes) — docs/reporting.md, "National scale".
 CREATE TABLE raw_events (
     center_id TEXT NOT NULL REFERENCES centers (id),
