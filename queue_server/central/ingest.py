@@ -27,10 +27,12 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from .registry import Center, Registry
@@ -90,6 +92,28 @@ def authenticate(registry: Registry, token: str | None, signature: str | None, b
     return center
 
 
+def _check_dates(batch: dict[str, Any]) -> None:
+    """The schema checks dates by pattern; this checks they are on the calendar (2026-02-30 is
+    not) before PostgreSQL's cast would fail on them. Refused(400 `invalid_batch`) naming the
+    first bad one."""
+    def bad(where: str) -> Refused:
+        return Refused(400, "invalid_batch", f"Lô dữ liệu có ngày giờ không hợp lệ (tại {where}).",
+                       f"The batch has an impossible date or time at {where}.")
+
+    checks: list[tuple[str, Any, Any]] = [("data.created_at", batch["created_at"], datetime.fromisoformat)]
+    for i, slot in enumerate(batch["slots"]):
+        checks += [(f"data.slots[{i}].day", slot["day"], date.fromisoformat),
+                   (f"data.slots[{i}].slot_start", slot["slot_start"], datetime.fromisoformat)]
+    for i, event in enumerate(batch.get("events") or ()):
+        checks += [(f"data.events[{i}].day", event["day"], date.fromisoformat),
+                   (f"data.events[{i}].at", event["at"], datetime.fromisoformat)]
+    for where, value, parse in checks:
+        try:
+            parse(value)
+        except ValueError:
+            raise bad(where) from None
+
+
 def parse_batch(center: Center, key: str | None, body: bytes) -> dict[str, Any]:
     """The batch, checked against the schema and the request; Refused (400/403) otherwise."""
     try:
@@ -110,6 +134,7 @@ def parse_batch(center: Center, key: str | None, body: bytes) -> dict[str, Any]:
         raise Refused(400, "invalid_batch", f"Lô dữ liệu không đúng định dạng (tại {where}).",
                       f"The batch does not match batch-v{version}.schema.json at {where}: "
                       f"{error.message[:200]}") from None
+    _check_dates(batch)
     if batch["center_id"] != center.id:
         raise Refused(403, "wrong_center", "Lô dữ liệu ghi mã trung tâm khác với mã truy cập.",
                       "The batch's center_id is not the center of this token.")
@@ -245,6 +270,14 @@ def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], bod
     """Store a checked batch (see the module's step 4): {"status": "stored", "slots_applied",
     "slots_stale"; for version 2 also "events_stored", "events_known"} or {"status": "duplicate"}; Refused(409) for
     a known key with another body."""
+    try:
+        return _store(pool, center, batch, body)
+    except psycopg.errors.DataError as exc:  # a value PostgreSQL cannot take: this batch's fault
+        raise Refused(400, "invalid_batch", "Lô dữ liệu có giá trị không hợp lệ.",
+                      f"The batch has a value the database refuses ({type(exc).__name__}).") from None
+
+
+def _store(pool: ConnectionPool, center: Center, batch: dict[str, Any], body: bytes) -> dict[str, Any]:
     digest = hashlib.sha256(body).digest()
     key = batch["batch_id"]
     with pool.connection() as conn, conn.transaction():

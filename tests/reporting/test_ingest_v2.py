@@ -109,3 +109,27 @@ def test_concurrent_batches_of_one_center_are_all_stored(central_factory) -> Non
     # 8 slot starts, each kept at its highest revision: batches n and n + 8 share a start
     assert summary["issued"] == sum(n + 1 for n in range(8, 16))
     assert summary["raw_events"] == 3 * len(batches)
+
+
+def test_values_the_schema_lets_through_but_postgresql_cannot_take_are_a_400(central_factory) -> None:
+    """`day` is checked by pattern (YYYY-MM-DD) in the schema; 2026-02-30 matches it but is no
+    date. Refused 400 `invalid_batch` (it was a 503 from PostgreSQL's cast), nothing stored — in
+    an event's `day` and `at` and in a slot's `day` alike; the same for an integer beyond
+    PostgreSQL's BIGINT (an event id, a revision, a sequence: the schema sets no maximum)."""
+    central = central_factory()
+    bad_event = {**event(1), "day": "2026-02-30"}
+    bad_at = {**event(2), "at": "2026-11-30T25:61:00Z"}
+    bad_slot = {**slot(2), "day": "2026-13-01"}
+    for name, bad in {"event day": batch_v2([bad_event]), "event at": batch_v2([bad_at]),
+                      "slot day": batch([bad_slot]), "slot day in v2": batch_v2([event(3)], [bad_slot]),
+                      "event id": batch_v2([event(10 ** 19)]), "revision": batch([slot(1, revision=10 ** 19)]),
+                      "sequence": batch([slot(1)], sequence=10 ** 19)}.items():
+        r = post(central.url, encode(bad), bad["batch_id"])
+        assert r.status_code == 400, (name, r.text)
+        assert r.json()["error"]["code"] == "invalid_batch", name
+    assert stored(central.dsn) == []
+    with psycopg.connect(central.dsn) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM slots").fetchone()[0] == 0
+    good = batch_v2([event(4)], [slot(1)])
+    assert post(central.url, encode(good), good["batch_id"]).status_code == 201
