@@ -12,8 +12,14 @@ Measured: batches/s and slots/s, ingest latency p50/p99 (client side, one POST),
 view (GET /api/v1/province/summary for the day) — and the totals of that view are checked against
 what was sent (issued must equal `--tickets` exactly).
 
+`--raw-events`: the centers send batch version 2 with their raw-event stream as well — per ticket
+`issued` in its slot, then `called` and `finished` (or `no_show`) and for half the served a
+`rated` in the next slot, each batch carrying the events of its window — and the view's
+`raw_events` total is checked against the events sent.
+
     .venv/bin/python bench/ingest_benchmark.py                       # a province: 150 centers, 75,000 tickets
     .venv/bin/python bench/ingest_benchmark.py --centers 3300 --tickets 1650000 --batch-minutes 30
+    .venv/bin/python bench/ingest_benchmark.py --raw-events          # a province, with raw events
 """
 
 from __future__ import annotations
@@ -69,22 +75,61 @@ def _slot(field: str, start: datetime, revision: int, issued: int, rng: random.R
                         for i in range(3) if rated // 3 + (i < rated % 3)]}
 
 
-def center_day(cid: str, tickets: int, batch_minutes: int, seed: int) -> list[tuple[str, bytes]]:
-    """The (key, body) of one center's batches over its day, in order."""
+def _events(per_slot: dict[tuple[str, int], int], rng: random.Random) -> dict[int, list[dict]]:
+    """Raw events (batch version 2's form) of a center's day, by the slot they happen in."""
+    by_slot: dict[int, list[tuple[int, float, dict]]] = {}
+    for (field, s), n in per_slot.items():
+        for _ in range(n):
+            visit = uuid.uuid4().hex[:16]
+            issued = OPEN_UTC + timedelta(minutes=15 * s + rng.uniform(0, 15))
+            called = issued + timedelta(minutes=rng.uniform(1, 14))
+            base = {"field": field, "visit": visit, "day": DAY}
+            life = [(issued, {"kind": "issued", "counter": None, "staff": None,
+                              "data": {"priority": False, "waiting_ahead": rng.randrange(10), "est_wait_min": 5.0}}),
+                    (called, {"kind": "called", "counter": 1, "staff": "staff1",
+                              "data": {"priority": False, "wait_seconds": round((called - issued).total_seconds(), 3),
+                                       "guarded": False}})]
+            end = called + timedelta(minutes=rng.uniform(2, 10))
+            if rng.random() < 0.9:
+                life.append((end, {"kind": "finished", "counter": 1, "staff": "staff1", "data": {
+                    "outcome": "received", "dossiers": 1, "service_seconds": round((end - called).total_seconds(), 3)}}))
+                if rng.random() < 0.5:
+                    life.append((end + timedelta(seconds=20), {"kind": "rated", "counter": 1, "staff": "staff1",
+                                                               "data": {"level": 1}}))
+            else:
+                life.append((end, {"kind": "no_show", "counter": 1, "staff": "staff1", "data": {}}))
+            for at, e in life:
+                slot = int((at - OPEN_UTC).total_seconds() // 900)
+                by_slot.setdefault(slot, []).append((0, at.timestamp(), {**base, **e, "at": at.isoformat().replace("+00:00", "Z")}))
+    ordered = sorted((e for evs in by_slot.values() for e in evs), key=lambda x: x[1])
+    out: dict[int, list[dict]] = {}
+    for n, (_, ts, e) in enumerate(ordered, start=1):
+        slot = int((ts - OPEN_UTC.timestamp()) // 900)
+        out.setdefault(slot, []).append({"id": n, **e})
+    return out
+
+
+def center_day(cid: str, tickets: int, batch_minutes: int, seed: int,
+               raw_events: bool = False) -> list[tuple[str, bytes]]:
+    """The (key, body) of one center's batches over its day, in order (version 2 with the
+    center's raw events when `raw_events`)."""
     rng = random.Random(seed)
     # spread exactly `tickets` over (field, slot)
     per_slot: dict[tuple[str, int], int] = {}
     for _ in range(tickets):
         key = (rng.choice(FIELDS), rng.randrange(SLOTS_PER_DAY))
         per_slot[key] = per_slot.get(key, 0) + 1
+    events = _events(per_slot, rng) if raw_events else {}
+    last_event_slot = max(events, default=0)
     revision: dict[tuple[str, int], int] = {}
     batches = []
     sequence = 0
     step = max(1, batch_minutes // 15)
-    for end in range(step, SLOTS_PER_DAY + 2 + step, step):
+    for end in range(step, max(SLOTS_PER_DAY + 2, last_event_slot + 1) + step, step):
         # slots of the last 30 minutes (their visits are still being served, rated) change
         changed = [(f, s) for (f, s) in per_slot if end - 2 - step < s < end]
-        if not changed:
+        window = [e for s in range(end - step, end) for e in events.get(s, [])]
+        if not changed and not window:
             continue
         sequence += 1
         slots = []
@@ -93,12 +138,15 @@ def center_day(cid: str, tickets: int, batch_minutes: int, seed: int) -> list[tu
             slots.append(_slot(f, OPEN_UTC + timedelta(minutes=15 * s), revision[(f, s)],
                                per_slot[(f, s)], rng))
         key = str(uuid.uuid4())
-        body = json.dumps({
+        batch = {
             "schema": "quay-so/reporting-batch", "version": 1, "center_id": cid, "batch_id": key,
             "sequence": sequence, "created_at": datetime.now(timezone.utc).isoformat(), "slot_seconds": 900,
             "histogram_bounds_min": list(HISTOGRAM_BOUNDS_MIN), "target_wait_min": 15.0,
             "rating_levels": ["Rất hài lòng", "Hài lòng", "Chưa hài lòng"], "slots": slots,
-        }, ensure_ascii=False).encode()
+        }
+        if raw_events:
+            batch.update({"version": 2, "events": window})
+        body = json.dumps(batch, ensure_ascii=False).encode()
         batches.append((key, body))
     return batches
 
@@ -114,7 +162,8 @@ def run(args: argparse.Namespace) -> dict:
     base, extra = divmod(args.tickets, args.centers)
     counts = {cid: base + (i < extra) for i, cid in enumerate(centers)}
     t0 = time.perf_counter()
-    plans = {cid: center_day(cid, counts[cid], args.batch_minutes, i) for i, cid in enumerate(centers)}
+    plans = {cid: center_day(cid, counts[cid], args.batch_minutes, i, args.raw_events)
+             for i, cid in enumerate(centers)}
     prepare_s = time.perf_counter() - t0
     # every center's batches interleaved in time order (the k-th batch of each, then the next)
     queue: list[tuple[str, str, bytes]] = []
@@ -124,6 +173,7 @@ def run(args: argparse.Namespace) -> dict:
             if k < len(plans[cid]):
                 queue.append((cid, *plans[cid][k]))
     slots_total = sum(len(json.loads(b)["slots"]) for _, _, b in queue[:200]) / min(200, len(queue)) * len(queue)
+    events_total = sum(len(json.loads(b).get("events", ())) for _, _, b in queue) if args.raw_events else 0
 
     with throwaway_cluster(max_connections=100, fsync=True) as pg, tempfile.TemporaryDirectory() as tmp:
         dsn = pg.create_database()
@@ -201,6 +251,8 @@ def run(args: argparse.Namespace) -> dict:
         "latency_ms_p50": round(1000 * statistics.median(latencies), 1),
         "latency_ms_p99": round(1000 * percentile(latencies, 0.99), 1),
         "province_view_s": round(view_s, 2), "view_issued": issued, "issued_exact": issued == args.tickets,
+        "raw_events_sent": events_total, "view_raw_events": data["totals"].get("raw_events", 0),
+        "raw_events_exact": data["totals"].get("raw_events", 0) == events_total,
         "database_mb": round(db_bytes / 1e6, 1), "prepare_s": round(prepare_s, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
@@ -216,6 +268,7 @@ def main() -> None:
     p.add_argument("--senders", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--raw-events", action="store_true", help="batch version 2 with the raw-event stream")
     args = p.parse_args()
     print(json.dumps(run(args), ensure_ascii=False, indent=2))
 

@@ -9,6 +9,7 @@
     queue-server restore FILE [--data DIR]  # the hub stopped: replace the database with a backup
     queue-server migrate [--data DIR]       # the hub stopped: bring the database to this schema
     queue-server doctor  [--config PATH] [--data DIR] [--lang vi|en]   # what is wrong, and the fix
+    queue-server reporting retry-refused [--data DIR]   # send the batches the central refused again
 
 Serving (`serving.py`): gunicorn's gthread worker runs the Flask + Flask-SocketIO hub in one
 worker process; its master supervises it. systemd readiness and watchdog notifications go to
@@ -63,6 +64,8 @@ SUBCOMMANDS_HELP = """commands (each has its own --help):
                        the hub stopped: bring the database to this release's schema
   queue-server central --database DSN --centers FILE [--host H] [--port N]
                        the province's central reporting backend
+  queue-server reporting retry-refused [--config PATH] [--data DIR]
+                       send again the batches the central refused (once it is fixed)
 """
 
 
@@ -187,8 +190,36 @@ def doctor_main(argv: list[str]) -> int:
     return doctor.main(argv)
 
 
+def reporting_main(argv: list[str]) -> int:
+    """`queue-server reporting retry-refused`: send again the batches the central refused for
+    good (docs/reporting.md), once the central is fixed; the running hub's forwarder picks them
+    up within its interval. Exit 1 when there is no database in the data folder."""
+    from .forwarder import retry_refused
+    from .storage import SqliteStore, default_db_path
+
+    p = argparse.ArgumentParser(prog="queue-server reporting", description="Reporting to the province.")
+    p.add_argument("action", choices=["retry-refused"], help="send the refused batches again")
+    p.add_argument("--config", type=Path, help="the center's TOML config file ([server] data)")
+    p.add_argument("--data", type=Path, help="the hub's data folder")
+    args = p.parse_args(argv)
+    try:
+        _, data = _data_folder(args)
+    except ConfigError as exc:
+        return _fail(exc)
+    if not default_db_path(data).exists():
+        print(f"queue-server: no database in {data}", file=sys.stderr)
+        return 1
+    store = SqliteStore(default_db_path(data), lock_folder=False)
+    try:
+        n = retry_refused(store)
+    finally:
+        store.close()
+    print(f"{n} refused batch(es) queued to be sent again")
+    return 0
+
+
 COMMANDS = {"backup": backup_main, "restore": restore_main, "migrate": migrate_main,
-            "doctor": doctor_main}
+            "doctor": doctor_main, "reporting": reporting_main}
 
 
 def main(argv: list[str] | None = None) -> int:

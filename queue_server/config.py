@@ -198,6 +198,7 @@ FREE_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 FREE_SECTIONS["backup"] = {"dir": str, "keep_days": int}  # queue_server/backup.py
 FREE_SECTIONS["voice"]["cache_mb"] = int  # display/voice.py VoiceCache bound (issue 13: SD card)
+FREE_SECTIONS["reporting"]["raw_events"] = bool  # forwarder.py: the raw-event stream (issue 12)
 
 FREE_RANGES: dict[str, tuple[float, float]] = {
     "display.latest_calls": (1, 15),

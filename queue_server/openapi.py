@@ -377,6 +377,9 @@ def build_document(rating_levels: int, extra_paths: dict[str, Any] | None = None
             "/api/v1/reporting/status": {"get": _op(
                 "Reporting to the province (manager, admin): last acknowledged batch, backlog, last error",
                 _ok("Reporting state"), errors=(401, 403))},
+            "/api/v1/reporting/retry-refused": {"post": _op(
+                "Send again the batches the central refused for good (admin; docs/reporting.md)",
+                _ok("How many batches were queued again"), errors=(401, 403))},
             "/api/v1/stats": {"get": _op("Statistics for a date range (manager; docs/statistics.md)",
                                          _ok("Statistics", STATISTICS),
                                          params=date_params, errors=(400, 401, 403))},

@@ -328,6 +328,28 @@ MIGRATIONS: list[str] = [
             ON CONFLICT (day) DO UPDATE SET events = events + 1, last_event = NEW.id;
     END;
     """,
+    # v10 (issue 12, raw events and refused batches; forwarder.py): `outbox_event_stream` (one
+    # row) holds the raw-event stream's cursor — the id of the last event packed, NULL while
+    # `[reporting] raw_events` is off — and the center's own random key of the visits'
+    # pseudonymous references (never sent, so the central cannot link a reference to a ticket
+    # id). `outbox_batches` gains how many events a batch carries and, for a batch the central
+    # refused for good (HTTP 400/409/413/422), when and with what answer: its body is kept so it
+    # can be sent again once the central is fixed.
+    """
+    CREATE TABLE outbox_event_stream (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        last_event INTEGER,
+        visit_key BLOB NOT NULL
+    );
+    INSERT INTO outbox_event_stream (one, last_event, visit_key) VALUES (1, NULL, randomblob(32));
+    ALTER TABLE outbox_batches ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox_batches ADD COLUMN refused_at REAL;
+    ALTER TABLE outbox_batches ADD COLUMN refusal TEXT;
+    DROP INDEX outbox_batches_unacked;
+    CREATE INDEX outbox_batches_unacked ON outbox_batches (seq)
+        WHERE acked_at IS NULL AND refused_at IS NULL;
+    CREATE INDEX outbox_batches_refused ON outbox_batches (seq) WHERE refused_at IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

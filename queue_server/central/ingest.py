@@ -1,30 +1,38 @@
-"""Taking a center's batch (`POST /api/v1/ingest`; format: batch-v1.schema.json, docs/reporting.md).
+"""Taking a center's batch (`POST /api/v1/ingest`; format: batch-v1.schema.json, or
+batch-v2.schema.json for a batch with the raw-event stream; docs/reporting.md).
 
 Order of checks, each refusal logged (and kept in `refusals`) and changing nothing:
 1. `Authorization: Bearer <token>` names a center of the centers file (401 `bad_token`);
 2. `X-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body keyed by that token,
    compared in constant time (401 `bad_signature`);
-3. the body is JSON valid against the schema (400 `invalid_batch`), its `center_id` is the
+3. the body is JSON valid against the schema of its `version` (1 or 2; 400 `invalid_batch`,
+   an unknown version included), its `center_id` is the
    authenticated center's (403 `wrong_center`), its `batch_id` equals `Idempotency-Key` (400);
 4. in ONE transaction: the batch row is inserted with `ON CONFLICT DO NOTHING` on
    (center, idempotency key). Nothing inserted = the key is known: the same body (by SHA-256) is
    answered 200 `duplicate`, a different body 409 `key_reused` (a replay with a changed body).
    Otherwise each slot is upserted, replacing the stored row only when its revision is higher
    (`ON CONFLICT … DO UPDATE … WHERE slots.revision < EXCLUDED.revision`), its ratings replaced
-   with it; 201 `stored`. Concurrent deliveries of one key serialize on the primary key.
+   with it; a version 2 batch's raw events are inserted `ON CONFLICT (center_id, event_id) DO
+   NOTHING` (a batch sent twice, or overlapping another, stores each event once) and counted per
+   day in `center_day_events`; 201 `stored`. Concurrent deliveries of one key serialize on the
+   primary key.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from .registry import Center, Registry
@@ -32,8 +40,13 @@ from .registry import Center, Registry
 log = logging.getLogger("queue_server.central")
 SCHEMA_PATH = Path(__file__).with_name("batch-v1.schema.json")
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-# Compiled once (fastjsonschema): the documented schema file, checked as is.
-_VALIDATE = fastjsonschema.compile(SCHEMA)
+# Every batch version the central takes: version 1 (aggregates) stays accepted for centers that
+# do not send raw events; version 2 adds `events`.
+SCHEMA_PATHS = {1: SCHEMA_PATH, 2: Path(__file__).with_name("batch-v2.schema.json")}
+SCHEMAS = {v: json.loads(path.read_text(encoding="utf-8")) for v, path in SCHEMA_PATHS.items()}
+# Compiled once (fastjsonschema): the documented schema files, checked as they are.
+# (a copy: compiling rewrites the schema's `$ref`s in place)
+_VALIDATORS = {v: fastjsonschema.compile(copy.deepcopy(schema)) for v, schema in SCHEMAS.items()}
 
 
 @dataclass
@@ -79,6 +92,28 @@ def authenticate(registry: Registry, token: str | None, signature: str | None, b
     return center
 
 
+def _check_dates(batch: dict[str, Any]) -> None:
+    """The schema checks dates by pattern; this checks they are on the calendar (2026-02-30 is
+    not) before PostgreSQL's cast would fail on them. Refused(400 `invalid_batch`) naming the
+    first bad one."""
+    def bad(where: str) -> Refused:
+        return Refused(400, "invalid_batch", f"Lô dữ liệu có ngày giờ không hợp lệ (tại {where}).",
+                       f"The batch has an impossible date or time at {where}.")
+
+    checks: list[tuple[str, Any, Any]] = [("data.created_at", batch["created_at"], datetime.fromisoformat)]
+    for i, slot in enumerate(batch["slots"]):
+        checks += [(f"data.slots[{i}].day", slot["day"], date.fromisoformat),
+                   (f"data.slots[{i}].slot_start", slot["slot_start"], datetime.fromisoformat)]
+    for i, event in enumerate(batch.get("events") or ()):
+        checks += [(f"data.events[{i}].day", event["day"], date.fromisoformat),
+                   (f"data.events[{i}].at", event["at"], datetime.fromisoformat)]
+    for where, value, parse in checks:
+        try:
+            parse(value)
+        except ValueError:
+            raise bad(where) from None
+
+
 def parse_batch(center: Center, key: str | None, body: bytes) -> dict[str, Any]:
     """The batch, checked against the schema and the request; Refused (400/403) otherwise."""
     try:
@@ -87,12 +122,19 @@ def parse_batch(center: Center, key: str | None, body: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refused(400, "invalid_json", "Dữ liệu gửi lên không phải JSON hợp lệ.",
                       f"The body is not valid JSON ({exc}).") from None
+    version = batch.get("version") if isinstance(batch, dict) else None
+    if isinstance(version, bool) or version not in _VALIDATORS:
+        raise Refused(400, "invalid_batch", "Phiên bản lô dữ liệu không được hỗ trợ; hãy nâng cấp máy chủ tỉnh.",
+                      f"Unsupported batch version {str(version)[:20]!r}: this central takes versions "
+                      f"{', '.join(map(str, _VALIDATORS))}.")
     try:
-        _VALIDATE(batch)
+        _VALIDATORS[version](batch)
     except fastjsonschema.JsonSchemaValueException as error:
         where = error.name or "data"
         raise Refused(400, "invalid_batch", f"Lô dữ liệu không đúng định dạng (tại {where}).",
-                      f"The batch does not match batch-v1.schema.json at {where}: {error.message[:200]}") from None
+                      f"The batch does not match batch-v{version}.schema.json at {where}: "
+                      f"{error.message[:200]}") from None
+    _check_dates(batch)
     if batch["center_id"] != center.id:
         raise Refused(403, "wrong_center", "Lô dữ liệu ghi mã trung tâm khác với mã truy cập.",
                       "The batch's center_id is not the center of this token.")
@@ -133,6 +175,41 @@ JOIN slots s ON s.center_id = %(center)s AND s.day = v.day AND s.field_id = v.fi
     AND s.slot_start = v.slot_start AND s.batch_key = %(key)s
 GROUP BY v.day, v.field, v.slot_start, v.staff, v.level
 """
+
+
+_INSERT_EVENTS = """
+INSERT INTO raw_events (center_id, event_id, kind, at, day, field_id, counter, staff, visit, data,
+                        batch_key)
+SELECT %(center)s, v.*, %(key)s
+FROM unnest(%(ids)s::bigint[], %(kinds)s::text[], %(ats)s::timestamptz[], %(days)s::date[],
+            %(fields)s::text[], %(counters)s::integer[], %(staff)s::text[], %(visits)s::text[],
+            %(data)s::jsonb[]) AS v
+ON CONFLICT (center_id, event_id) DO NOTHING
+RETURNING day
+"""
+
+
+def _store_events(cur: Any, center_id: str, key: str, events: list[dict[str, Any]]) -> int:
+    """Insert a batch's raw events (one statement), each (center, event id) once, and add the
+    newly stored ones to `center_day_events`; how many were new."""
+    if not events:
+        return 0
+    cur.execute(_INSERT_EVENTS, {
+        "center": center_id, "key": key, "ids": [e["id"] for e in events],
+        "kinds": [e["kind"] for e in events], "ats": [e["at"] for e in events],
+        "days": [e["day"] for e in events], "fields": [e["field"] for e in events],
+        "counters": [e["counter"] for e in events], "staff": [e["staff"] for e in events],
+        "visits": [e["visit"] for e in events],
+        "data": [json.dumps(e["data"], ensure_ascii=False) for e in events]})
+    per_day: dict[Any, int] = {}
+    for (day,) in cur.fetchall():
+        per_day[day] = per_day.get(day, 0) + 1
+    if per_day:
+        cur.executemany("INSERT INTO center_day_events (center_id, day, events) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (day, center_id) DO UPDATE SET "
+                        "events = center_day_events.events + EXCLUDED.events",
+                        [(center_id, day, n) for day, n in sorted(per_day.items())])
+    return sum(per_day.values())
 
 
 def _slot_params(center_id: str, key: str, slot: dict[str, Any]) -> dict[str, Any]:
@@ -191,14 +268,24 @@ def _roll_up(conn: Any, center_id: str, days: list[str]) -> None:
 
 def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], body: bytes) -> dict[str, Any]:
     """Store a checked batch (see the module's step 4): {"status": "stored", "slots_applied",
-    "slots_stale"} or {"status": "duplicate"}; Refused(409) for a known key with another body."""
+    "slots_stale"; for version 2 also "events_stored", "events_known"} or {"status": "duplicate"}; Refused(409) for
+    a known key with another body."""
+    try:
+        return _store(pool, center, batch, body)
+    except psycopg.errors.DataError as exc:  # a value PostgreSQL cannot take: this batch's fault
+        raise Refused(400, "invalid_batch", "Lô dữ liệu có giá trị không hợp lệ.",
+                      f"The batch has a value the database refuses ({type(exc).__name__}).") from None
+
+
+def _store(pool: ConnectionPool, center: Center, batch: dict[str, Any], body: bytes) -> dict[str, Any]:
     digest = hashlib.sha256(body).digest()
     key = batch["batch_id"]
     with pool.connection() as conn, conn.transaction():
         inserted = conn.execute(
-            "INSERT INTO batches (center_id, idempotency_key, body_sha256, sequence, slots) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (center_id, idempotency_key) DO NOTHING "
-            "RETURNING 1", (center.id, key, digest, batch["sequence"], len(batch["slots"]))).fetchone()
+            "INSERT INTO batches (center_id, idempotency_key, body_sha256, sequence, slots, events) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (center_id, idempotency_key) DO NOTHING "
+            "RETURNING 1", (center.id, key, digest, batch["sequence"], len(batch["slots"]),
+                            len(batch.get("events") or ()))).fetchone()
         if inserted is None:
             row = conn.execute("SELECT body_sha256 FROM batches WHERE center_id = %s AND "
                                "idempotency_key = %s", (center.id, key)).fetchone()
@@ -207,8 +294,12 @@ def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], bod
             raise Refused(409, "key_reused",
                           "Mã lô này đã nhận với nội dung khác; lô bị từ chối.",
                           "This idempotency key was already stored with a different body.")
-        # one batch of a center at a time from here (its day rollups are rewritten below)
-        conn.execute("SELECT 1 FROM centers WHERE id = %s FOR UPDATE", (center.id,))
+        # one batch of a center at a time from here (its day rollups are rewritten below). NO KEY
+        # UPDATE, not UPDATE: the batch row inserted above already holds FOR KEY SHARE on this
+        # center's row (its foreign key), and two batches of one center each upgrading that to
+        # FOR UPDATE deadlock (PostgreSQL docs, "Row-Level Locks": FOR UPDATE conflicts with FOR
+        # KEY SHARE, FOR NO KEY UPDATE does not) — seen as 503s in bench/ingest_benchmark.py.
+        conn.execute("SELECT 1 FROM centers WHERE id = %s FOR NO KEY UPDATE", (center.id,))
         slots = batch["slots"]
         applied = 0
         if slots:
@@ -236,12 +327,18 @@ def store_batch(pool: ConnectionPool, center: Center, batch: dict[str, Any], bod
                                                   "counts": list(columns[5])})
             if applied:
                 _roll_up(conn, center.id, days)
+        events = batch.get("events") or []
+        with conn.cursor() as cur:
+            new_events = _store_events(cur, center.id, key, events)
         conn.execute("UPDATE centers SET last_batch_at = now(), rating_levels = %s, "
                      "last_sequence = GREATEST(COALESCE(last_sequence, 0), %s) WHERE id = %s",
                      (json.dumps(batch["rating_levels"], ensure_ascii=False), batch["sequence"],
                       center.id))
-    return {"status": "stored", "batch_id": key, "slots_applied": applied,
-            "slots_stale": len(batch["slots"]) - applied}
+    out = {"status": "stored", "batch_id": key, "slots_applied": applied,
+           "slots_stale": len(batch["slots"]) - applied}
+    if "events" in batch:  # version 2
+        out.update({"events_stored": new_events, "events_known": len(events) - new_events})
+    return out
 
 
 def record_refusal(pool: ConnectionPool, refused: Refused, center_id: str | None, key: str | None,

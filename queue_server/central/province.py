@@ -82,7 +82,8 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
     """The province view of `first`..`last` (centers' local days, inclusive): `centers` keyed by
     center id (every center of the centers file, and any other with data), each with `name`,
     the counts (`issued`, `served`, `no_show`, …), `wait_min`/`service_min` (avg, p50, p90),
-    `within_target_pct`, `ratings` per level ("1": count…), `satisfaction`, `last_batch_at`,
+    `within_target_pct`, `ratings` per level ("1": count…), `satisfaction`, `raw_events` (raw
+    events stored for those days; 0 for a center that does not send them), `last_batch_at`,
     `reporting` (false: stopped reporting); and `totals` over all centers."""
     now = now or datetime.now(timezone.utc)
     sums = ", ".join(f"SUM({k}) AS {k}" for k in (*_COUNTS, "wait_count", "wait_sum_s",
@@ -104,6 +105,9 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
         ratings: dict[str, dict[int, int]] = {}
         for center_id, level, n in cur.fetchall():
             ratings.setdefault(center_id, {})[int(level)] = int(n)
+        cur.execute("SELECT center_id, SUM(events) FROM center_day_events WHERE day BETWEEN %s AND %s "
+                    "GROUP BY 1", (first, last))
+        raw_events = {center_id: int(n) for center_id, n in cur.fetchall()}
         cur.execute("SELECT id, name, rating_levels, last_batch_at FROM centers ORDER BY id")
         centers = cur.fetchall()
     levels = next((tuple(c[2]) for c in centers if c[2]), DEFAULT_LEVELS)
@@ -121,6 +125,7 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
         rated = ratings.get(center_id, {})
         stale = last_batch is None or (now - last_batch).total_seconds() > STALE_MINUTES * 60
         out[center_id] = {"name": name, **_block(row, wait, service, rated, levels),
+                          "raw_events": raw_events.get(center_id, 0),
                           "last_batch_at": last_batch.isoformat() if last_batch else None,
                           "reporting": not stale}
         for k, v in row.items():
@@ -134,7 +139,8 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
         "from": first.isoformat(), "to": last.isoformat(),
         "generated_at": now.isoformat(), "stale_after_min": STALE_MINUTES,
         "rating_levels": list(levels), "centers": out,
-        "totals": _block(total_row, total_wait, total_service, total_ratings, levels),
+        "totals": {**_block(total_row, total_wait, total_service, total_ratings, levels),
+                   "raw_events": sum(c["raw_events"] for c in out.values())},
         "not_reporting": sorted(c for c, v in out.items() if not v["reporting"]),
     }
 

@@ -68,6 +68,16 @@
     hours_in_file: en ? "The working hours come from the config file {f}; remove its [hours] there to open around the clock."
                       : "Giờ làm việc lấy từ tệp cấu hình {f}; muốn mở cả ngày, hãy xóa mục [hours] trong tệp đó.",
     ms: en ? "{n} ms" : "{n} ms",
+    // reporting to the province (GET /api/v1/reporting/status; docs/reporting.md)
+    rep_off: en ? "Not reporting (no [reporting] in the config file)" : "Không gửi báo cáo (tệp cấu hình không có mục [reporting])",
+    rep_last: en ? "Last batch taken: {t}" : "Lô gần nhất được nhận: {t}",
+    rep_never: en ? "No batch taken yet" : "Chưa có lô nào được nhận",
+    rep_backlog: en ? "Waiting to be sent: {s} time slots, {b} batches, {e} events"
+                    : "Đang chờ gửi: {s} khung giờ, {b} lô, {e} sự kiện",
+    rep_error: en ? "The last attempt failed; it is tried again by itself" : "Lần gửi gần nhất không thành công; hệ thống sẽ tự gửi lại",
+    rep_refused: en ? "{n} batch(es) refused by the province's server, set aside (newest: {m})"
+                    : "{n} lô bị máy chủ tỉnh từ chối, đã để riêng (gần nhất: {m})",
+    rep_requeued: en ? "{n} batch(es) queued to be sent again" : "Đã xếp {n} lô để gửi lại",
     // device kinds as the bridge reports them (SPEC §9, firmware_bridge): never shown raw
     kinds: en ? { "counter-terminal": "Counter number board + keypad", "counter-display": "Counter number board",
                   "rating-box": "Rating box", "numeric-led": "Numeric LED board", "lobby-board": "Lobby summary board" }
@@ -272,6 +282,45 @@
       list.appendChild(el("li", { class: "muted", id: "no-bridge", text: S.no_bridge }));
     });
   }
+
+  function loadReporting() {
+    if (!session) return;
+    QS.api("GET", "/api/v1/reporting/status", undefined, session.token).then(function (r) {
+      var st = r.data || {};
+      var list = $("reporting");
+      list.textContent = "";
+      var refused = (st.refused && st.refused.batches) || 0;
+      $("reporting-retry").hidden = !(refused && session.role === "admin");
+      if (!st.enabled) {
+        list.appendChild(el("li", { class: "muted", text: S.rep_off }));
+        return;
+      }
+      var ack = st.last_ack;
+      list.appendChild(el("li", { class: st.last_error ? "bad" : "ok", "data-rep": "last",
+                                  title: st.url || "" },
+        [ack ? t(S.rep_last, { t: clock(ack.at) }) : S.rep_never]));
+      var b = st.backlog || {};
+      list.appendChild(el("li", { class: "muted", "data-rep": "backlog",
+                                  text: t(S.rep_backlog, { s: b.slots || 0, b: b.batches || 0, e: b.events || 0 }) }));
+      if (st.last_error) {
+        // the transport's own error text (English, technical) is a tooltip, not the line itself
+        list.appendChild(el("li", { class: "bad", "data-rep": "error", title: st.last_error.message, text: S.rep_error }));
+      }
+      if (refused) {
+        var n = st.refused.newest || {};
+        list.appendChild(el("li", { class: "bad", "data-rep": "refused", title: n.batch_id || "",
+          text: t(S.rep_refused, { n: refused, m: (en ? n.message_en : n.message) || n.code || "" }) }));
+      }
+    }, function () {});
+  }
+  $("reporting-retry").addEventListener("click", function () {
+    api("POST", "/api/v1/reporting/retry-refused", {}).then(function (r) {
+      var list = $("reporting");
+      list.appendChild(el("li", { class: "muted", "data-rep": "requeued", text: t(S.rep_requeued, { n: r.data.requeued }) }));
+      $("reporting-retry").hidden = true;
+      window.setTimeout(loadReporting, 3000);
+    });
+  });
 
   function connectRoom() {
     if (socket) socket.disconnect();
@@ -534,6 +583,7 @@
       applyHall(r.data);
       connectRoom();
       loadDevices();
+      loadReporting();
       loadForecast();
       loadAudit();
       var isAdmin = session.role === "admin";
@@ -552,5 +602,6 @@
   // durations tick without a new picture
   window.setInterval(renderHall, 1000);
   window.setInterval(loadDevices, 15000);
+  window.setInterval(loadReporting, 15000);
   start();
 })();
