@@ -27,7 +27,8 @@ class CentralProxy:
     """See the module. `bodies`: every body the center sent, in order; `seen`: (idempotency key,
     the central's HTTP status, its `status` field or error code)."""
 
-    def __init__(self, target: str, token: str) -> None:
+    def __init__(self, target: str, token: str = "") -> None:
+        """`token`: the center's, needed only to sign again under `newer_version_once`."""
         self.target = target
         self.token = token
         self.hold = threading.Event()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import requests
 from tests.conftest import HubProcess, free_port, login
 
 from .conftest import READER_TOKEN, center_config, start_center
+from .proxy import CentralProxy
 
 DAY = "2026-11-30"
 FAKE_NOW = {"QUAYSO_FAKE_NOW": f"{DAY}T08:00:00+07:00"}
@@ -140,54 +140,9 @@ def test_totals_equal_after_the_central_was_down(central_factory, tmp_path: Path
         hub.stop()
 
 
-class HoldingProxy:
-    """An HTTP proxy in front of the central. While `hold` is set, a batch is passed on, the
-    central's answer recorded, `answered` set, and the answer kept from the center until
-    `release` — the moment to kill the center between the central's 'stored' and its ack."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.hold = threading.Event()
-        self.answered = threading.Event()
-        self.release = threading.Event()
-        self.seen: list[tuple[str, int, str]] = []  # (idempotency key, central's status, its status field)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("authorization", "x-signature", "idempotency-key", "content-type")}
-                r = requests.post(proxy.target + self.path, data=body, headers=headers, timeout=10)
-                proxy.seen.append((self.headers["Idempotency-Key"], r.status_code,
-                                   r.json().get("status", "")))
-                if proxy.hold.is_set() and json.loads(body)["slots"]:
-                    proxy.answered.set()
-                    proxy.release.wait(30)
-                    return  # the center is gone; nothing to answer
-                self.send_response(r.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(r.content)))
-                self.end_headers()
-                self.wfile.write(r.content)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_kill9_between_send_and_ack_counts_nothing_twice(central_factory, tmp_path: Path) -> None:
     central = central_factory()
-    proxy = HoldingProxy(central.url)
+    proxy = CentralProxy(central.url)
     config = center_config(tmp_path, "xa-2", proxy.url)
     hub = HubProcess(tmp_path / "data-xa-2", free_port(), ["--demo", "--config", str(config)],
                      env=FAKE_NOW).start()
