@@ -12,16 +12,16 @@ The frames are taken from the real serial port's writes (a pyserial subclass tha
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
-import pytest
 import serial
 
 from firmware_bridge import profile
 from firmware_bridge.config import BusConfig, load_bridge_config
 from firmware_bridge.master import BusMaster
 from firmware_bridge.outbox import Outbox
+
+from tests.device_rig import eventually
 
 from .conftest import RigProcess
 
@@ -48,16 +48,6 @@ def open_recording(frames: list[tuple[int, int, int]]):  # type: ignore[no-untyp
     return factory
 
 
-def eventually(check, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"never happened: {what}")
-
-
 def block(counter: int, text: str, waiting: int, call_seq: int = 0) -> list[int]:
     mode = profile.MODE_NUMBER if text else profile.MODE_IDLE
     return profile.display_block(mode, text, counter=counter, call_seq=call_seq, blink_s=5,
@@ -81,7 +71,7 @@ def test_a_number_goes_out_before_the_polls_and_waiting_only_changes_one_per_pol
         master.show(1, block(1, "", 0))     # the terminal at counter 1
         master.show(2, block(2, "", 0))     # the display at counter 2
         eventually(lambda: rig_process.device(1)["mode"] == "idle" and rig_process.device(2)["mode"] == "idle",
-                   "both displays written once")
+                   "both displays written once", 60)
         with RecordingSerial.lock:
             frames.clear()
         # A call at counter 1: its number (fast lane); the hall's waiting count changes on both.
@@ -119,7 +109,7 @@ def test_a_sixteen_row_lobby_board_write_fits_its_own_response_timeout_at_9600_b
                 return h if h["rtt_ms"] is not None and h["rtt_ms"] > 200 else None
             # Only the 16-row write (209 bytes both ways, ≥ 240 ms on a paced 9600 line) takes over
             # 200 ms; a reply the master waited for in full is a good transaction with that RTT.
-            health = eventually(lobby_health, "a completed 16-row write")
+            health = eventually(lobby_health, "a completed 16-row write", 60)
         finally:
             master.stop()
             master.join(timeout=10)
