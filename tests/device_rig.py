@@ -35,9 +35,10 @@ from tests.conftest import ROOT
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+def eventually(check: Callable[[], T], what: str, timeout: float = 60.0) -> T:
     """Call `check` until it returns something truthy and return that; fail the test with `what`
-    after `timeout` seconds (a deadline that only turns a hang into a failure)."""
+    after `timeout` seconds (a deadline that only turns a hang into a failure: generous, for a
+    machine under load)."""
     end = time.monotonic() + timeout
     while True:
         value = check()

@@ -233,7 +233,7 @@ def test_the_bridge_recovers_when_the_port_vanishes_and_comes_back(rig) -> None:
     eventually(lambda: not online(rig, TERMINAL), "the devices are reported offline")
     assert "port" in (device(rig, TERMINAL)["error"] or "")
     cable.start()                 # and plugged back
-    eventually(lambda: online(rig, TERMINAL), "back online", timeout=60)
+    eventually(lambda: online(rig, TERMINAL), "back online")
     press_and_settle(rig, TERMINAL, profile.KEY_NEXT)
     assert current(hub) == numbers[0]
     eventually(lambda: shows(rig) == ("number", numbers[0]), "the terminal shows it")
@@ -279,7 +279,7 @@ def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(ri
     epoch = store.epoch
     power_on()
     assert (store.epoch, terminal.view()["pending"]) == (epoch, 1)
-    eventually(lambda: settled(rig, TERMINAL), "the press kept across the reset is delivered", timeout=60)
+    eventually(lambda: settled(rig, TERMINAL), "the press kept across the reset is delivered")
     assert current(hub) == numbers[0]
     assert store.last_acked == seq == 1
     eventually(lambda: shows(rig) == ("number", numbers[0]), "the reset terminal is written again")
@@ -290,7 +290,7 @@ def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(ri
     power_on()
     assert store.epoch != epoch and store.last_acked == 0
     assert terminal.press(profile.KEY_NEXT) == 1
-    eventually(lambda: settled(rig, TERMINAL), "the erased terminal's first press is delivered", timeout=60)
+    eventually(lambda: settled(rig, TERMINAL), "the erased terminal's first press is delivered")
     assert store.last_acked == 1
     assert current(hub) == numbers[1]
     assert set(applied(rig)) == {"lose_request"}

@@ -71,7 +71,7 @@ def test_a_number_goes_out_before_the_polls_and_waiting_only_changes_one_per_pol
         master.show(1, block(1, "", 0))     # the terminal at counter 1
         master.show(2, block(2, "", 0))     # the display at counter 2
         eventually(lambda: rig_process.device(1)["mode"] == "idle" and rig_process.device(2)["mode"] == "idle",
-                   "both displays written once", 60)
+                   "both displays written once")
         with RecordingSerial.lock:
             frames.clear()
         # A call at counter 1: its number (fast lane); the hall's waiting count changes on both.
@@ -109,7 +109,7 @@ def test_a_sixteen_row_lobby_board_write_fits_its_own_response_timeout_at_9600_b
                 return h if h["rtt_ms"] is not None and h["rtt_ms"] > 200 else None
             # Only the 16-row write (209 bytes both ways, ≥ 240 ms on a paced 9600 line) takes over
             # 200 ms; a reply the master waited for in full is a good transaction with that RTT.
-            health = eventually(lobby_health, "a completed 16-row write", 60)
+            health = eventually(lobby_health, "a completed 16-row write")
         finally:
             master.stop()
             master.join(timeout=10)
