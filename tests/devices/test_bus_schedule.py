@@ -12,16 +12,16 @@ The frames are taken from the real serial port's writes (a pyserial subclass tha
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
-import pytest
 import serial
 
 from firmware_bridge import profile
 from firmware_bridge.config import BusConfig, load_bridge_config
 from firmware_bridge.master import BusMaster
 from firmware_bridge.outbox import Outbox
+
+from tests.device_rig import eventually
 
 from .conftest import RigProcess
 
@@ -46,16 +46,6 @@ def open_recording(frames: list[tuple[int, int, int]]):  # type: ignore[no-untyp
         port.frames = frames
         return port
     return factory
-
-
-def eventually(check, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"never happened: {what}")
 
 
 def block(counter: int, text: str, waiting: int, call_seq: int = 0) -> list[int]:
