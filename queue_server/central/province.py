@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -200,3 +202,54 @@ def export_xlsx(data: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+# Columns of the raw-event export, Vietnamese header first (the centers' own exports are Vietnamese)
+EVENT_COLUMNS = (("Trung tâm", "center_id"), ("Mã sự kiện", "event_id"), ("Loại", "kind"),
+                 ("Thời điểm (UTC)", "at"), ("Ngày", "day"), ("Lĩnh vực", "field"),
+                 ("Quầy", "counter"), ("Cán bộ", "staff"), ("Lượt (mã ẩn danh)", "visit"),
+                 ("Dữ liệu", "data"))
+EVENT_FETCH_ROWS = 2000  # rows a round trip of the server-side cursor (memory stays flat)
+
+
+def export_events_csv(pool: ConnectionPool, first: date, last: date,
+                      center: str | None = None) -> Iterator[bytes]:
+    """The raw-event stream of `first`..`last` (the centers' service days, inclusive), of one
+    center or all, as CSV chunks (UTF-8 with a BOM; ordered by center, then the center's event
+    id): what `[reporting] raw_events = true` forwards, nothing more (docs/reporting.md). Read
+    through a server-side cursor, `EVENT_FETCH_ROWS` at a time, so a month of a province streams
+    without being held in memory. `data` is the event's whitelisted keys as JSON."""
+    where, params = "day BETWEEN %s AND %s", [first, last]
+    if center is not None:
+        where += " AND center_id = %s"
+        params.append(center)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    with pool.connection() as conn, conn.transaction():
+        with conn.cursor(name="raw_events_export") as cur:
+            cur.itersize = EVENT_FETCH_ROWS
+            # the query runs before the first chunk, so a database that fails is the caller's
+            # error to answer (web.py primes the generator), not a CSV cut after its header
+            cur.execute("SELECT center_id, event_id, kind, at, day, field_id, counter, staff, visit, "
+                        f"data FROM raw_events WHERE {where} ORDER BY center_id, event_id", params)
+            writer.writerow([f"{vi} ({en})" for vi, en in EVENT_COLUMNS])
+            yield ("\ufeff" + _drain(buffer).decode("utf-8")).encode("utf-8")
+            rows = 0
+            for center_id, event_id, kind, at, day, field_id, counter, staff, visit, data in cur:
+                writer.writerow([center_id, event_id, kind,
+                                 at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+                                 day.isoformat(), field_id or "", "" if counter is None else counter,
+                                 staff or "", visit or "",
+                                 json.dumps(data, ensure_ascii=False, separators=(",", ":"),
+                                            sort_keys=True)])
+                rows += 1
+                if rows % EVENT_FETCH_ROWS == 0:
+                    yield _drain(buffer)
+            yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text.encode("utf-8")

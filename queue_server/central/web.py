@@ -1,7 +1,8 @@
 """The central backend's Flask application (not the hub's): ingest, the province view, exports.
 
 Routes: `GET /healthz`; `POST /api/v1/ingest` (a center's token + signature, see `ingest`);
-`GET /api/v1/province/summary?from=&to=` and `.xlsx` / `.csv` (a reader's bearer token); `GET
+`GET /api/v1/province/summary?from=&to=` and `.xlsx` / `.csv` (a reader's bearer token);
+`GET /api/v1/province/events.csv?from=&to=[&center=]` (the raw-event stream, same token); `GET
 /province` (an HTML page that asks for the reader token and reads the summary; centers that stopped
 reporting highlighted). Every refusal is JSON `{"error": {code, message, message_en}}`, never a 500
 page with a trace.
@@ -9,6 +10,7 @@ page with a trace.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +26,7 @@ from .registry import Registry
 log = logging.getLogger("queue_server.central")
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RANGE_DAYS = 3 * 366
+MAX_EVENT_RANGE_DAYS = 31  # one export of raw events: a province month is ~8 million rows
 DEFAULT_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -134,6 +137,27 @@ def create_central_app(pool: ConnectionPool, registry: Registry, tz: ZoneInfo = 
         return Response(province.export_xlsx(d), mimetype=(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), headers={
             "Content-Disposition": f'attachment; filename="toan-tinh-{d["from"]}_{d["to"]}.xlsx"'})
+
+    @app.get("/api/v1/province/events.csv")
+    def events_csv() -> Response:
+        """The raw-event stream (`province.export_events_csv`) of `from`..`to`, optionally one
+        `center`; an unknown center id is a 404, a range over 31 days a 400."""
+        reader()
+        first, last = _range(tz)
+        if last - first > timedelta(days=MAX_EVENT_RANGE_DAYS - 1):
+            raise ingest.Refused(400, "range_too_long",
+                                 f"Xuất sự kiện tối đa {MAX_EVENT_RANGE_DAYS} ngày mỗi lần.",
+                                 f"Raw events are exported at most {MAX_EVENT_RANGE_DAYS} days at a time.")
+        center = request.args.get("center") or None
+        if center is not None and center not in registry.centers:
+            raise ingest.Refused(404, "unknown_center", "Không có trung tâm với mã này.",
+                                 f"No center {center!r} in the centers file.")
+        name = f"su-kien-{center or 'toan-tinh'}-{first}_{last}.csv"
+        chunks = province.export_events_csv(pool, first, last, center)
+        head = next(chunks)  # runs the query: a failing database is answered here, as JSON
+        return Response(itertools.chain([head], chunks),
+                        mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/province")
     def province_page() -> str:

@@ -5,11 +5,13 @@ or an event with a key outside the whitelist, is refused 400 and stores nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import psycopg
 
+from .conftest import CENTER_TOKENS
 from .test_central_ingest import CID, DAY, batch, encode, post, slot
 from .test_central_e2e import province
 
@@ -133,3 +135,48 @@ def test_values_the_schema_lets_through_but_postgresql_cannot_take_are_a_400(cen
         assert conn.execute("SELECT COUNT(*) FROM slots").fetchone()[0] == 0
     good = batch_v2([event(4)], [slot(1)])
     assert post(central.url, encode(good), good["batch_id"]).status_code == 201
+
+
+def test_a_reader_exports_the_raw_events_as_csv(central_factory) -> None:
+    """GET /api/v1/province/events.csv: every stored event of the range once, in the center's
+    order, with its whitelisted data; a reader's token only; bad center or range refused."""
+    import csv
+    import io
+
+    import requests
+
+    from .conftest import READER_TOKEN
+
+    central = central_factory()
+    first = batch_v2([event(i) for i in range(1, 4)]
+                     + [event(4, "finished", dossiers=2, service_seconds=300.0, outcome="received"),
+                        event(5, "counter_paused", visit=None, reason="break", minutes=15)])
+    assert post(central.url, encode(first), first["batch_id"]).status_code == 201
+    reader = {"Authorization": f"Bearer {READER_TOKEN}"}
+    url = f"{central.url}/api/v1/province/events.csv"
+    r = requests.get(url, params={"from": DAY, "to": DAY}, headers=reader, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/csv") and r.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "Trung tâm (center_id)" and rows[0][-1] == "Dữ liệu (data)"
+    body = rows[1:]
+    assert [(row[0], int(row[1]), row[2]) for row in body] == [
+        (CID, 1, "called"), (CID, 2, "called"), (CID, 3, "called"), (CID, 4, "finished"),
+        (CID, 5, "counter_paused")]
+    assert body[3][3] == f"{DAY}T01:04:00Z" and body[3][4] == DAY and body[3][8] == "0123456789abcdef"
+    assert json.loads(body[3][9]) == {"dossiers": 2, "outcome": "received", "service_seconds": 300.0}
+    assert body[4][8] == ""   # a counter's pause belongs to no visit
+    one = requests.get(url, params={"from": DAY, "to": DAY, "center": "xa-2"}, headers=reader, timeout=10)
+    assert one.status_code == 200 and len(list(csv.reader(io.StringIO(one.text)))) == 1  # header only
+    refused = {
+        "no token": ({"from": DAY, "to": DAY}, {}, 401),
+        "a center's token": ({"from": DAY, "to": DAY},
+                             {"Authorization": f"Bearer {CENTER_TOKENS[CID]}"}, 401),
+        "unknown center": ({"from": DAY, "to": DAY, "center": "xa-404"}, reader, 404),
+        "over 31 days": ({"from": "2026-01-01", "to": "2026-03-01"}, reader, 400),
+        "a bad date": ({"from": "2026-02-30", "to": DAY}, reader, 400),
+    }
+    for name, (params, headers, status) in refused.items():
+        bad = requests.get(url, params=params, headers=headers, timeout=10)
+        assert bad.status_code == status, (name, bad.text)
+        assert bad.json()["error"]["message"] and bad.json()["error"]["message_en"], name
