@@ -134,7 +134,10 @@ class Bridge:
 
     def _health_loop(self) -> None:
         while not self._halt.wait(self.cfg.health_s):
-            self.link.report_health(self.health_report())
+            report = self.health_report()
+            if self.link.report_health(report) and not report["bridge"]["hub_reachable"]:
+                # the hub took a report saying it was unreachable: say at once that it is back
+                self.link.report_health(self.health_report())
 
     def start(self) -> None:
         """Start the buses and the hub link. From the main thread, SIGTERM and SIGINT are taken

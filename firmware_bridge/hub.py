@@ -3,7 +3,7 @@
 - `HallView`: what the hub says is happening (counters' current numbers and pauses, latest calls,
   waiting counts), fed by the Socket.IO events `state`, `ticket_called`, `counter_changed`,
   `queue_changed` (SPEC §9) — the displays are views of it.
-- `HubLink`: the Socket.IO connection (reconnects by itself), the delivery of queued presses in
+- `HubLink`: the Socket.IO connection (kept up by `connect_forever`, after any disconnect), the delivery of queued presses in
   order (POST with `Idempotency-Key`), and the health report (`PUT /api/v1/devices/health`).
 
 Presses are answered for good by a 2xx (done) or a 4xx other than 401/403/408/429 (refused by the
@@ -37,6 +37,7 @@ log = logging.getLogger("firmware_bridge.hub")
 
 HTTP_TIMEOUT_S = 5.0
 RETRY_MAX_S = 10.0
+CONNECT_RETRY_MAX_S = 5.0  # longest wait between two tries to reconnect Socket.IO
 PAUSE_REASON = "break"  # a keypad's PAUSE key: "Nghỉ giải lao" (queue_server PAUSE_REASONS)
 _FINAL_4XX_EXCEPT = {401, 403, 408, 429}
 
@@ -121,8 +122,13 @@ class HubLink:
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.http_ok = False
         self.last_error: str | None = None
-        self.sio = socketio.Client(reconnection=True, reconnection_delay=1, reconnection_delay_max=5)
+        # Reconnecting is ours (connect_forever), not python-socketio's: its client reconnects
+        # after a dropped transport but never after the server closed the connection — which is
+        # what a hub does when it stops or restarts (SIGTERM) — so the LEDs stayed in the error
+        # state until the bridge was restarted (found by a new user).
+        self.sio = socketio.Client(reconnection=False)
         self._stop = threading.Event()
+        self._dropped = threading.Event()  # set by every disconnect: connect_forever wakes
         self._register()
 
     # ----------------------------------------------------------------- Socket.IO
@@ -132,13 +138,16 @@ class HubLink:
         @sio.event
         def connect() -> None:
             log.info("connected to the hub at %s", self.hub)
+            if self.last_error and self.last_error.startswith("Socket.IO"):
+                self.last_error = None
             view.set_connected(True)
             self.on_change()
 
         @sio.event
-        def disconnect(*_args: Any) -> None:
-            log.warning("lost the hub's Socket.IO connection")
+        def disconnect(*args: Any) -> None:
+            log.warning("lost the hub's Socket.IO connection (%s)", args[0] if args else "no reason given")
             view.set_connected(False)
+            self._dropped.set()
             self.on_change()
 
         def handler(apply: Callable[[dict[str, Any]], None]) -> Callable[[Any], None]:
@@ -154,16 +163,24 @@ class HubLink:
         sio.on("queue_changed", handler(view.apply_waiting))
 
     def connect_forever(self) -> None:
-        """Keep trying the first connection (python-socketio reconnects by itself afterwards)."""
+        """Thread body: keep the Socket.IO connection up — connect, and after any disconnect
+        (the hub stopped or restarted and closed it, the network dropped, a ping timed out)
+        connect again at once, then after 1 s, 2 s … `CONNECT_RETRY_MAX_S` while it fails."""
         delay = 1.0
         while not self._stop.is_set():
+            if self.sio.connected:
+                self._dropped.wait(1.0)
+                self._dropped.clear()
+                continue
             try:
                 self.sio.connect(self.hub, transports=["websocket", "polling"], wait_timeout=5)
-                return
-            except socketio.exceptions.ConnectionError as exc:
+                delay = 1.0
+            except Exception as exc:  # a ConnectionError, or anything else: never let the thread end
+                if not isinstance(exc, socketio.exceptions.ConnectionError):
+                    log.exception("Socket.IO connect failed")
                 self.last_error = f"Socket.IO: {exc}"
                 self._stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
 
     # ----------------------------------------------------------------- presses
     def request_for(self, press: Press) -> tuple[str, dict[str, Any]] | None:
@@ -255,13 +272,17 @@ class HubLink:
             return False
         if r.status_code >= 400:
             log.warning("health report refused: %d %s", r.status_code, r.text[:200])
+        elif self.last_error and self.last_error.startswith("HTTP"):
+            self.last_error = None
         self.http_ok = r.status_code < 500
         return r.status_code < 400
 
     def stop(self) -> None:
         self._stop.set()
+        self._dropped.set()
         self.outbox.changed.set()
         try:
             self.sio.disconnect()
         except Exception:  # already down
             pass
+

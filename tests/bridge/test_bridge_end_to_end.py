@@ -256,6 +256,27 @@ def test_presses_wait_on_disk_while_the_hub_is_down_and_arrive_in_order(rig) -> 
     eventually(lambda: shows(rig) == ("number", numbers[1]), "the terminal shows it")
 
 
+@pytest.mark.parametrize("outage", ["stop", "kill9"])
+def test_the_bridge_reconnects_on_its_own_when_the_hub_comes_back(rig, outage: str) -> None:  # type: ignore[no-untyped-def]
+    """Only the hub goes away and comes back; the bridge keeps running. A hub that stops
+    (SIGTERM) closes the bridge's Socket.IO connection itself, which python-socketio's client
+    never reconnects by itself: the LEDs stayed in the error state until the bridge was restarted
+    (found by a new user). A killed hub (no close) drops the transport instead."""
+    hub, terminal = rig["hub"], rig["devices"].device(TERMINAL)
+    numbers = [t["number"] for t in issue(hub, 2)]
+    eventually(lambda: shows(rig)[0] == "idle", "the terminal is connected and idle")
+    for _ in range(2):  # twice: a reconnected link must survive the next outage too
+        hub.kill9() if outage == "kill9" else hub.stop()
+        eventually(lambda: shows(rig)[0] == "error", "the terminal shows the error state")
+        hub.start()
+        eventually(lambda: shows(rig)[0] == "idle", "the terminal leaves the error state", 30)
+    assert terminal.press(profile.KEY_NEXT) is not None
+    eventually(lambda: shows(rig) == ("number", numbers[0]), "the terminal shows the call")
+    # and the bridge's health says so again within a report or two ([bridge] health_s)
+    eventually(lambda: any(b["hub_reachable"] and b["error"] is None for b in health(rig)["bridges"]),
+               "the bridge reports the hub reachable again", 30)
+
+
 def test_a_device_reset_keeps_its_presses_and_an_erased_store_is_not_a_repeat(rig) -> None:  # type: ignore[no-untyped-def]
     hub, faults = rig["hub"], rig["devices"].bus().faults
     terminal = rig["devices"].device(TERMINAL)
