@@ -12,7 +12,8 @@ other outcome (no connection, timeout, 5xx, a refused token) keeps the press at 
 queue and retries it after 1 s, 2 s … 10 s; its idempotency key makes the retry safe.
 
 A keypad press (next, recall, no-show, finish, pause, transfer) older than `[bridge]
-action_max_age_s` when its turn comes — the hub was unreachable that long — is not sent: calling
+action_max_age_s` before the hub has taken it — the hub was unreachable that long — is not sent
+(dropped as soon as it is that old, while the hub is still away too): calling
 the next citizen to a counter minutes after the key was pressed, when the staff member may have
 used the web panel or left, does more harm than good. It is logged and counted
 (`expired_presses` in the health report); the staff see their press did nothing (the display
