@@ -74,8 +74,8 @@ def test_the_line_is_shared_and_a_reply_waits_for_the_turnaround(pty_pair) -> No
     try:
         request, reply = bytes.fromhex("01 04 00 10 00 07 B0 0D"), bytes.fromhex("01 04 0E 00 00")
         os.write(bridge_end, request)
-        os.write(device_end, reply)   # a device answering at once, even mid-request
         assert read_exactly(device_end, len(request)) == request
+        os.write(device_end, reply)   # a device answering at once, sooner than its turnaround
         assert read_exactly(bridge_end, len(reply)) == reply
         schedule = line.schedule()
         dues = sorted(d.due for d in schedule)
