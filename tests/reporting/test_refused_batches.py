@@ -149,13 +149,24 @@ def test_the_manager_page_shows_a_refusal_and_an_admin_sends_it_again(central_fa
     central = central_factory()
     proxy = CentralProxy(central.url, CENTER_TOKENS["xa-5"])
     config = center_config(tmp_path, "xa-5", proxy.url, extra=RAW_ON)
+    # no heartbeat for 10 minutes: once the work below is taken, the refusal is the last answer
+    # the forwarder had when the page loads (an acknowledged heartbeat would clear any error)
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "heartbeat_seconds = 10", "heartbeat_seconds = 600"), encoding="utf-8")
     hub = HubProcess(tmp_path / "data-xa-5", free_port(), ["--demo", "--config", str(config)],
                      env=FAKE_NOW).start()
     try:
         manager = login(hub.url, "manager")
-        proxy.newer_version_once.set()
         work(hub, manager, 2)
-        wait_status(hub, manager, lambda s: s["refused"]["batches"] == 1 and s["backlog"]["batches"] == 0)
+        wait_status(hub, manager, lambda s: s["last_ack"] is not None and s["backlog"]["batches"] == 0
+                    and s["backlog"]["slots"] == 0 and s["backlog"]["events"] == 0)
+        sent = len(proxy.seen)
+        proxy.newer_version_once.set()
+        r = requests.post(f"{hub.url}/api/v1/tickets", json={"service": "ho-tich"}, headers=manager, timeout=10)
+        assert r.status_code == 201, r.text  # one change: one batch, the one refused
+        wait_status(hub, manager, lambda s: s["refused"]["batches"] == 1 and s["backlog"]["batches"] == 0
+                    and s["backlog"]["slots"] == 0 and s["backlog"]["events"] == 0)
+        assert proxy.seen[-1][1:] == (400, "invalid_batch"), proxy.seen[sent:]
 
         # a manager sees the refusal in the central's own Vietnamese words, and no retry button
         page = open_page(f"{hub.url}/manager")
