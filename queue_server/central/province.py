@@ -148,8 +148,8 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
 
 
 def export_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """(Vietnamese headers, rows: one per center then the province's total) of a summary; the
-    columns are the page's (templates/province.html), "Đang báo cáo" last."""
+    """(Vietnamese headers, rows: one per center then the province's total) of a summary, the
+    raw events included; "Đang báo cáo" stays last (`export_xlsx` shades a row by it)."""
     levels = data["rating_levels"]
     headers = ["Mã trung tâm", "Tên trung tâm", "Lượt tiếp nhận", "Đã phục vụ", "Vắng mặt", "Đã hủy",
                "Số hồ sơ", "Chờ trung bình (phút)", "Chờ trung vị (phút)", "Chờ P90 (phút)",
