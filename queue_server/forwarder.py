@@ -551,7 +551,11 @@ class Forwarder:
         return "failed"
 
     def _refused(self, seq: int, key: str, status: int, answer: bytes) -> None:
-        """The central refused this batch for good: keep its body and the answer, go on."""
+        """The central refused this batch for good: keep its body and the answer, go on.
+
+        The refusal is reported under `refused` (status API), not as `last_error`: that one is
+        only for a failure the forwarder will retry by itself (with `consecutive_failures` and
+        `next_attempt_at`). The central answered, so an earlier transport error is over too."""
         refusal = refusal_of(status, answer)
         log.error("reporting batch %s (#%d) REFUSED by the central (HTTP %d %s): %s; set aside, "
                   "the next batches go on (send it again with POST /api/v1/reporting/retry-refused "
@@ -559,8 +563,7 @@ class Forwarder:
         now = self.clock.now().timestamp()
         text = json.dumps(refusal, ensure_ascii=False)
         with self._lock:
-            self.last_error = {"at": _iso(now), "batch": key,
-                               "message": f"HTTP {status} {refusal['code']}: {refusal['message_en']}"}
+            self.last_error = None
         with self.store.transaction() as tx:
             tx.db.execute("UPDATE outbox_batches SET attempts = attempts + 1, refused_at = ?, "
                           "refusal = ?, last_error = ? WHERE seq = ?", (now, text, text, seq))

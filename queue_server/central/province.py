@@ -148,13 +148,14 @@ def summary(pool: ConnectionPool, registry: Registry, first: date, last: date,
 
 
 def export_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """(Vietnamese headers, rows: one per center then the province's total) of a summary."""
+    """(Vietnamese headers, rows: one per center then the province's total) of a summary, the
+    raw events included; "Đang báo cáo" stays last (`export_xlsx` shades a row by it)."""
     levels = data["rating_levels"]
     headers = ["Mã trung tâm", "Tên trung tâm", "Lượt tiếp nhận", "Đã phục vụ", "Vắng mặt", "Đã hủy",
                "Số hồ sơ", "Chờ trung bình (phút)", "Chờ trung vị (phút)", "Chờ P90 (phút)",
                "Phục vụ trung bình (phút)", "Tỷ lệ chờ trong hạn (%)", "Tổng lượt đánh giá",
                *[f"{label} (lượt)" for label in levels], *[f"{label} (%)" for label in levels],
-               "Đang báo cáo"]
+               "Sự kiện gốc", "Đang báo cáo"]
 
     def line(cid: str, name: str, b: dict[str, Any], reporting: str) -> list[Any]:
         sat = b["satisfaction"]
@@ -162,7 +163,7 @@ def export_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
                 b["wait_min"]["avg"], b["wait_min"]["p50"], b["wait_min"]["p90"],
                 b["service_min"]["avg"], b["within_target_pct"], sat["total"],
                 *[lv["count"] for lv in sat["levels"]], *[lv["percent"] for lv in sat["levels"]],
-                reporting]
+                b["raw_events"], reporting]
 
     rows = [line(cid, c["name"], c, "Có" if c["reporting"] else "KHÔNG") for cid, c in data["centers"].items()]
     rows.append(line("", "Toàn tỉnh", data["totals"], ""))

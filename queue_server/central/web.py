@@ -161,6 +161,6 @@ def create_central_app(pool: ConnectionPool, registry: Registry, tz: ZoneInfo = 
 
     @app.get("/province")
     def province_page() -> str:
-        return render_template("province.html", stale_minutes=province.STALE_MINUTES)
+        return render_template("province.html", stale_minutes=province.STALE_MINUTES, timezone=tz.key)
 
     return app

@@ -58,6 +58,9 @@ def test_a_refused_batch_is_set_aside_the_next_go_on_and_retry_sends_it(central_
         assert (refused_key, 400, "invalid_batch") in proxy.seen
         assert newest["status"] == 400 and newest["code"] == "invalid_batch"
         assert "99" in newest["message_en"] and newest["message"]
+        # set aside, not retried by itself: no "last error" of a failure that will be retried
+        assert state["last_error"] is None, state
+        assert state["consecutive_failures"] == 0 and state["next_attempt_at"] is None
         refused_body = json.loads(next(b for b in proxy.bodies if json.loads(b)["batch_id"] == refused_key))
         assert refused_body["events"] and refused_body["version"] == 2
 
@@ -103,8 +106,14 @@ def test_a_refused_batch_is_set_aside_the_next_go_on_and_retry_sends_it(central_
 
 
 def test_a_central_that_is_down_or_refuses_the_token_still_holds_the_batch(central_factory,
-                                                                           tmp_path: Path) -> None:
-    """401 (a wrong token: configuration) is retried, never set aside: nothing is skipped."""
+                                                                           tmp_path: Path,
+                                                                           open_page: Any) -> None:
+    """401 (a wrong token: configuration) is retried, never set aside: nothing is skipped; the
+    manager page says it is tried again by itself, and when."""
+    from playwright.sync_api import expect
+
+    from tests.manager.test_ui_manager import manager_login
+
     central = central_factory()
     hub = HubProcess(tmp_path / "data-xa-4", free_port(),
                      ["--demo", "--config", str(center_config(tmp_path, "xa-4", central.url,
@@ -117,6 +126,16 @@ def test_a_central_that_is_down_or_refuses_the_token_still_holds_the_batch(centr
         assert "401" in state["last_error"]["message"]
         assert state["refused"]["batches"] == 0 and state["backlog"]["batches"] == 1
         assert state["last_ack"] is None
+        assert state["next_attempt_at"] is not None
+
+        page = open_page(f"{hub.url}/manager")
+        manager_login(page, "manager")
+        error = page.locator('#reporting [data-rep="error"]')
+        expect(error).to_contain_text("Lần gửi gần nhất không thành công; hệ thống sẽ tự gửi lại")
+        expect(error).to_contain_text("lần thử tiếp theo lúc")
+        assert "401" in (error.get_attribute("title") or "")
+        expect(page.locator('#reporting [data-rep="last"]')).to_have_class("bad")
+        expect(page.locator('#reporting [data-rep="refused"]')).to_have_count(0)
     finally:
         hub.stop()
 
@@ -130,13 +149,24 @@ def test_the_manager_page_shows_a_refusal_and_an_admin_sends_it_again(central_fa
     central = central_factory()
     proxy = CentralProxy(central.url, CENTER_TOKENS["xa-5"])
     config = center_config(tmp_path, "xa-5", proxy.url, extra=RAW_ON)
+    # no heartbeat for 10 minutes: once the work below is taken, the refusal is the last answer
+    # the forwarder had when the page loads (an acknowledged heartbeat would clear any error)
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "heartbeat_seconds = 10", "heartbeat_seconds = 600"), encoding="utf-8")
     hub = HubProcess(tmp_path / "data-xa-5", free_port(), ["--demo", "--config", str(config)],
                      env=FAKE_NOW).start()
     try:
         manager = login(hub.url, "manager")
-        proxy.newer_version_once.set()
         work(hub, manager, 2)
-        wait_status(hub, manager, lambda s: s["refused"]["batches"] == 1 and s["backlog"]["batches"] == 0)
+        wait_status(hub, manager, lambda s: s["last_ack"] is not None and s["backlog"]["batches"] == 0
+                    and s["backlog"]["slots"] == 0 and s["backlog"]["events"] == 0)
+        sent = len(proxy.seen)
+        proxy.newer_version_once.set()
+        r = requests.post(f"{hub.url}/api/v1/tickets", json={"service": "ho-tich"}, headers=manager, timeout=10)
+        assert r.status_code == 201, r.text  # one change: one batch, the one refused
+        wait_status(hub, manager, lambda s: s["refused"]["batches"] == 1 and s["backlog"]["batches"] == 0
+                    and s["backlog"]["slots"] == 0 and s["backlog"]["events"] == 0)
+        assert proxy.seen[-1][1:] == (400, "invalid_batch"), proxy.seen[sent:]
 
         # a manager sees the refusal in the central's own Vietnamese words, and no retry button
         page = open_page(f"{hub.url}/manager")
@@ -146,6 +176,10 @@ def test_the_manager_page_shows_a_refusal_and_an_admin_sends_it_again(central_fa
         expect(refused).to_contain_text("Phiên bản lô dữ liệu không được hỗ trợ")
         expect(page.locator('#reporting [data-rep="last"]')).to_contain_text("Lô gần nhất được nhận")
         assert page.locator("#reporting-retry").is_hidden()
+        # a refused batch is not resent by itself: the page does not say it will be
+        expect(page.locator('#reporting [data-rep="error"]')).to_have_count(0)
+        assert "tự gửi lại" not in page.locator("#reporting").inner_text()
+        expect(page.locator('#reporting [data-rep="last"]')).to_have_class("ok")
 
         # an admin sends it again; the page then shows no refusal, and nothing is missing
         page = open_page(f"{hub.url}/manager")

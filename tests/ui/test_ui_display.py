@@ -206,3 +206,31 @@ def test_blocked_sound_shows_overlay_and_a_click_resumes(demo_hub: HubProcess, b
         assert clip["number"] == "5001" and clip["kind"] == "voice"
     finally:
         context.close()
+
+
+def test_pages_loaded_while_a_counter_serves_show_the_field_name(hub: HubProcess, open_page: Any) -> None:
+    """A TV (or counter panel, or manager page) opened AFTER a call draws the serving tile from
+    the first `state`: the field's name, never its id (a TV showed `ho-tich` until the next call)."""
+    from tests.manager.test_ui_manager import manager_login
+
+    issue(hub, "ho-tich")
+    assert call_next(hub, 1, login(hub.url, "staff1")).json()["number"] == "1001"
+
+    tv = open_page(f"{hub.url}/display?sound=0")
+    expect(tv.locator('[data-counter="1"]')).to_have_text("1001")
+    expect(tv.locator('[data-tile="1"] .tile-sub')).to_have_text("Hộ tịch")
+    tv_en = open_page(f"{hub.url}/display?sound=0&lang=en")
+    expect(tv_en.locator('[data-counter="1"]')).to_have_text("1001")
+    expect(tv_en.locator('[data-tile="1"] .tile-sub')).to_have_text("Civil status")
+
+    desk = open_page(f"{hub.url}/counter", viewport=(1366, 768))
+    staff_login(desk, "staff1")
+    expect(desk.locator("#current-number")).to_have_text("1001")
+    expect(desk.locator("#current-service")).to_have_text("Hộ tịch")
+
+    hall = open_page(f"{hub.url}/manager")
+    manager_login(hall, "manager")
+    tile = hall.locator('#counters [data-counter="1"]')
+    expect(tile.locator(".m-number")).to_have_text("1001")
+    expect(tile.locator(".m-sub").first).to_contain_text("Hộ tịch")
+    assert "ho-tich" not in tile.inner_text()

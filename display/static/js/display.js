@@ -205,6 +205,8 @@
     zoneBox.hidden = !state.zone;
     zoneBox.textContent = state.zone || "";
 
+    // The field names first: the tiles and the waiting list below are drawn with them.
+    serviceOrder = state.services.map(function (s) { serviceNames[s.id] = s.name; return s.id; });
     var ids = state.counters.map(function (c) { return c.counter; }).join(",");
     if (ids !== order.join(",")) buildTiles(state.counters);
     state.counters.forEach(function (view) {
@@ -217,7 +219,6 @@
       var after = view.current ? view.current.number : null;
       if (connectedBefore && after && after !== before) flash(view.counter); // called while we were away
     });
-    serviceOrder = state.services.map(function (s) { serviceNames[s.id] = s.name; return s.id; });
     if (state.seq >= waitingSeq) {
       waiting = state.waiting || {};
       waitingSeq = state.seq;

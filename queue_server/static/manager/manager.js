@@ -75,6 +75,7 @@
     rep_backlog: en ? "Waiting to be sent: {s} time slots, {b} batches, {e} events"
                     : "Đang chờ gửi: {s} khung giờ, {b} lô, {e} sự kiện",
     rep_error: en ? "The last attempt failed; it is tried again by itself" : "Lần gửi gần nhất không thành công; hệ thống sẽ tự gửi lại",
+    rep_next: en ? " (next attempt at {t})" : " (lần thử tiếp theo lúc {t})",
     rep_refused: en ? "{n} batch(es) refused by the province's server, set aside (newest: {m})"
                     : "{n} lô bị máy chủ tỉnh từ chối, đã để riêng (gần nhất: {m})",
     rep_requeued: en ? "{n} batch(es) queued to be sent again" : "Đã xếp {n} lô để gửi lại",
@@ -296,15 +297,19 @@
         return;
       }
       var ack = st.last_ack;
-      list.appendChild(el("li", { class: st.last_error ? "bad" : "ok", "data-rep": "last",
+      // "tried again by itself" only while the forwarder is retrying: a refused batch is set
+      // aside (below) and waits for the technician, it is not resent by itself
+      var retrying = st.consecutive_failures > 0 || !!st.next_attempt_at;
+      list.appendChild(el("li", { class: retrying ? "bad" : "ok", "data-rep": "last",
                                   title: st.url || "" },
         [ack ? t(S.rep_last, { t: clock(ack.at) }) : S.rep_never]));
       var b = st.backlog || {};
       list.appendChild(el("li", { class: "muted", "data-rep": "backlog",
                                   text: t(S.rep_backlog, { s: b.slots || 0, b: b.batches || 0, e: b.events || 0 }) }));
-      if (st.last_error) {
+      if (retrying) {
         // the transport's own error text (English, technical) is a tooltip, not the line itself
-        list.appendChild(el("li", { class: "bad", "data-rep": "error", title: st.last_error.message, text: S.rep_error }));
+        list.appendChild(el("li", { class: "bad", "data-rep": "error", title: st.last_error ? st.last_error.message : "",
+          text: S.rep_error + (st.next_attempt_at ? t(S.rep_next, { t: clock(st.next_attempt_at) }) : "") }));
       }
       if (refused) {
         var n = st.refused.newest || {};
