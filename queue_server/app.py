@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from .api import create_api, error_response, storage_error_response
 from .auth import Authenticator, LoginAdmission
-from .config import Config, ConfigError
+from .config import Config
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
@@ -125,7 +125,7 @@ def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
     try:
         voice.validate_template(template)
     except voice.TemplateError as exc:
-        raise ConfigError("voice.template", str(exc), None, config.source) from None
+        raise config.error("voice.template", str(exc)) from None
     engine = section.get("engine", "espeak")
     options: dict[str, Any] = {}
     if engine == "clips":
@@ -139,7 +139,7 @@ def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
     except voice.VoiceError as exc:
         log.warning("voice disabled: %s", exc)
     except (TypeError, ValueError) as exc:
-        raise ConfigError("voice", str(exc), None, config.source) from None
+        raise config.error("voice", str(exc)) from None
 
     def announce(number: str, counter: int) -> tuple[str, str]:
         sentence = voice.announcement_text(number, counter, template)
