@@ -73,9 +73,11 @@ def test_ctrl_c_stops_the_central_and_its_postgresql(how: str) -> None:
     base = _fresh_base()
     port = free_port()
     env = _demo_env(base, port)
-    # `-o venv`: the test's venv is given as VENV; make must not build one
-    command = (["bash", "scripts/central-demo.sh"] if how == "script"
-               else ["make", "-s", "-o", "venv", "central", f"VENV={env['VENV']}"])
+    if how == "make":  # the port as README says: CENTRAL_PORT; `-o venv`: the test's venv, no build
+        del env["PORT"]
+        command = ["make", "-s", "-o", "venv", "central", f"VENV={env['VENV']}", f"CENTRAL_PORT={port}"]
+    else:
+        command = ["bash", "scripts/central-demo.sh"]
     script = subprocess.Popen(command, cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)  # as a terminal's job: Ctrl-C goes to its group
