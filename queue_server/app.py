@@ -116,16 +116,25 @@ class Hub:
         self.store.close()
 
 
+def check_voice_config(config: Config) -> str:
+    """The `[voice] template` checked (display/voice.py `validate_template`), as start-up and
+    `queue-server --check` both need it; raises ConfigError naming its file, line and key."""
+    from display import voice
+
+    template = config.sections.get("voice", {}).get("template", voice.DEFAULT_TEMPLATE)
+    try:
+        voice.validate_template(template)
+    except voice.TemplateError as exc:
+        raise config.error("voice.template", str(exc)) from None
+    return template
+
+
 def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
     """(announcer, cache) from the [voice] section; the sentence works even without audio."""
     from display import voice
 
     section = config.sections.get("voice", {})
-    template = section.get("template", voice.DEFAULT_TEMPLATE)
-    try:
-        voice.validate_template(template)
-    except voice.TemplateError as exc:
-        raise config.error("voice.template", str(exc)) from None
+    template = check_voice_config(config)
     engine = section.get("engine", "espeak")
     options: dict[str, Any] = {}
     if engine == "clips":

@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         from .forwarder import settings_from_config
 
         settings_from_config(config)  # [reporting]: refused here with its key, not in the worker
+        from .app import check_voice_config
+
+        check_voice_config(config)  # [voice] template: --check refuses what start-up would
     except ConfigError as exc:
         print(f"queue-server: {exc}", file=sys.stderr)
         return 2

@@ -70,14 +70,15 @@ def test_check_names_the_line_of_a_value_checked_after_parsing(tmp_path: Path, e
     assert words in run.stderr, run.stderr
 
 
-def test_a_bad_voice_template_names_its_line(tmp_path: Path) -> None:
-    """`[voice] template` is checked when the hub starts (not by --check): the refusal still names
-    the line."""
+@pytest.mark.parametrize("how", ["--check", "start"])
+def test_a_bad_voice_template_names_its_line(tmp_path: Path, how: str) -> None:
+    """`[voice] template` is refused, with its line, by --check (it used to pass --check and
+    stop the hub's worker at start, exit 3) and at start."""
     path, text = _write(tmp_path, '[voice]\nengine = "fake"\ntemplate = "Mời số {number} đến {quay}"\n')
-    run = subprocess.run([sys.executable, "-m", "queue_server", "--demo", "--config", str(path),
-                          "--port", str(free_port()), "--data", str(tmp_path / "data")],
+    mode = ["--check"] if how == "--check" else ["--port", str(free_port()), "--data", str(tmp_path / "data")]
+    run = subprocess.run([sys.executable, "-m", "queue_server", "--demo", "--config", str(path), *mode],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert run.returncode != 0, run.stdout + run.stderr
+    assert run.returncode == 2, run.stdout + run.stderr  # at start too: before any worker is forked
     line = _line(text, 'template = "Mời số {number} đến {quay}"')
     assert f"{path}, line {line}: voice.template: unknown placeholder {{quay}}" in run.stderr, run.stderr
 
