@@ -27,8 +27,10 @@ run: venv
 	@VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) DATA=$(DATA) DEVICES_PORT=$(DEVICES_PORT) CONFIG=$(CONFIG) bash scripts/run-demo.sh
 
 # The province's central backend on this machine (PostgreSQL in data-central/), for the demo center
+# `make central CENTRAL_PORT=8095`: elsewhere than 8090 (README, "Reporting to the province")
+CENTRAL_PORT ?= 8090
 central: venv
-	VENV=$(VENV) bash scripts/central-demo.sh
+	VENV=$(VENV) PORT=$(CENTRAL_PORT) bash scripts/central-demo.sh
 
 # Three test processes (pytest-xdist), a file's tests in one of them; `pytest tests/<file>` alone
 # runs in one process as usual.

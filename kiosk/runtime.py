@@ -111,31 +111,36 @@ class KioskSettings:
     language: str = "vi"
 
 
-def kiosk_settings(section: dict[str, Any], source: str = "") -> KioskSettings:
+def _refusal(config: Config | None, key: str, message: str) -> ConfigError:
+    """The ConfigError for `key`: with its file and line when the Config is known."""
+    return config.error(key, message) if config is not None else ConfigError(key, message)
+
+
+def kiosk_settings(section: dict[str, Any], config: Config | None = None) -> KioskSettings:
+    """`[kiosk]` checked; ConfigError names the key and, given the `config`, its file and line."""
     # The hub's config reader already checks these ranges (FREE_RANGES); this keeps the kiosk
     # safe when it is built from a Config made some other way.
     rate = section.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)
     if not 1 <= rate <= 600:
-        raise ConfigError("kiosk.rate_limit_per_minute", f"must be between 1 and 600, got {rate}",
-                          None, source)
+        raise _refusal(config, "kiosk.rate_limit_per_minute", f"must be between 1 and 600, got {rate}")
     back = section.get("return_seconds", DEFAULT_RETURN_SECONDS)
     if not 2 <= back <= 120:
-        raise ConfigError("kiosk.return_seconds", f"must be between 2 and 120 seconds, got {back}",
-                          None, source)
+        raise _refusal(config, "kiosk.return_seconds", f"must be between 2 and 120 seconds, got {back}")
     language = section.get("language", "vi")
     if language not in ("vi", "en"):
-        raise ConfigError("kiosk.language", f'must be "vi" or "en", got {language!r}', None, source)
+        raise _refusal(config, "kiosk.language", f'must be "vi" or "en", got {language!r}')
     return KioskSettings(bool(section.get("public_issuing", False)), rate, back, language)
 
 
-def build_printer(section: dict[str, Any], spool_dir: Path, source: str = "",
+def build_printer(section: dict[str, Any], spool_dir: Path, config: Config | None = None,
                   where: str = "printer") -> ReceiptPrinter:
     """`[printer]` (or one `[[printers]]` entry, `where="printers[0]"`) → a printer;
-    `simulate = "paper_out"` sets a simulated printer's state. ConfigError names `<where>.<key>`."""
+    `simulate = "paper_out"` sets a simulated printer's state. ConfigError names `<where>.<key>`
+    and, given the `config` it came from, its file and line."""
     cfg = {k: v for k, v in section.items() if k not in _HUB_ONLY_PRINTER_KEYS}
     if "simulate" in section:
         if cfg.get("kind", "simulated") != "simulated":
-            raise ConfigError(f"{where}.simulate", 'only applies to kind = "simulated"', None, source)
+            raise _refusal(config, f"{where}.simulate", 'only applies to kind = "simulated"')
         cfg["state"] = section["simulate"]
     try:
         return printer_from_config(cfg, spool_dir)
@@ -143,7 +148,7 @@ def build_printer(section: dict[str, Any], spool_dir: Path, source: str = "",
         text = str(exc)
         key = text.split("'")[1] if text.count("'") >= 2 else "kind"
         key = "simulate" if key == "state" else key
-        raise ConfigError(f"{where}.{key}", text, None, source) from None
+        raise _refusal(config, f"{where}.{key}", text) from None
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,6 @@ class PrinterPlan:
 def printer_plans(config: Config, data_dir: Path) -> list[PrinterPlan]:
     """`[printer]` (id "default") then every `[[printers]]` entry, checked: unique ids, devices
     that exist in `[[devices]]` and belong to one printer only, `poll_seconds >= 0`."""
-    source = config.source
     plans = [PrinterPlan(DEFAULT_PRINTER_ID, dict(config.sections.get("printer", {})),
                          Path(data_dir) / "printer-spool", (), "printer")]
     known_devices = {d.id for d in config.devices}
@@ -173,25 +177,23 @@ def printer_plans(config: Config, data_dir: Path) -> list[PrinterPlan]:
         where = f"printers[{i}]"
         printer_id = str(entry.get("id", ""))
         if any(plan.id == printer_id for plan in plans):
-            raise ConfigError(f"{where}.id", f"printer id {printer_id!r} is used twice (\"default\" "
-                              "is the [printer] section's)", None, source)
+            raise config.error(f"{where}.id", f"printer id {printer_id!r} is used twice (\"default\" "
+                               "is the [printer] section's)")
         devices = tuple(entry.get("devices", ()))
         for device in devices:
             if device not in known_devices:
-                raise ConfigError(f"{where}.devices", f"{device!r} is not a [[devices]] id", None,
-                                  source)
+                raise config.error(f"{where}.devices", f"{device!r} is not a [[devices]] id")
             if device in owner:
-                raise ConfigError(f"{where}.devices", f"device {device!r} already prints on "
-                                  f"printer {owner[device]!r}", None, source)
+                raise config.error(f"{where}.devices", f"device {device!r} already prints on "
+                                   f"printer {owner[device]!r}")
             owner[device] = printer_id
         section = {k: v for k, v in entry.items() if k not in ("id", "devices")}
         plans.append(PrinterPlan(printer_id, section,
                                  Path(data_dir) / f"printer-spool-{printer_id}", devices, where))
     for plan in plans:
         if plan.poll_seconds < 0:
-            raise ConfigError(f"{plan.where}.poll_seconds",
-                              f"must be >= 0 (0 = only when printing), got {plan.poll_seconds}",
-                              None, source)
+            raise config.error(f"{plan.where}.poll_seconds",
+                               f"must be >= 0 (0 = only when printing), got {plan.poll_seconds}")
     return plans
 
 
@@ -275,8 +277,7 @@ class KioskRuntime:
 
 def build_runtime(config: Config, data_dir: Path, publish: Publish | None, service: Any) -> KioskRuntime:
     """Everything the kiosk needs, from `[kiosk]`, `[printer]` and `[gpio]`. Raises ConfigError."""
-    source = config.source
-    settings = kiosk_settings(config.sections.get("kiosk", {}), source)
+    settings = kiosk_settings(config.sections.get("kiosk", {}), config)
     plans = printer_plans(config, data_dir)
     resolve_unconfirmed_prints(service)
     # Until the serving process reports the socket it bound (`KioskRuntime.listening_on`) or a
@@ -285,7 +286,7 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
     dispensers: dict[str, TicketDispenser] = {}
     try:
         for plan in plans:
-            printer = build_printer(plan.section, plan.spool_dir, source, plan.where)
+            printer = build_printer(plan.section, plan.spool_dir, config, plan.where)
             dispenser = TicketDispenser(service, printer, None, config.public_url,
                                         kind=plan.section.get("kind", "simulated"), publish=publish,
                                         printer_id=plan.id)
@@ -304,7 +305,7 @@ def build_runtime(config: Config, data_dir: Path, publish: Publish | None, servi
     try:
         gpio = config.sections.get("gpio", {})
         if gpio.get("buttons"):
-            runtime.buttons, runtime.buttons_error = _buttons(gpio, default, service, source)
+            runtime.buttons, runtime.buttons_error = _buttons(gpio, default, service, config)
         for plan in plans:
             runtime.monitors.append(PrinterMonitor(dispensers[plan.id], plan.poll_seconds))
     except BaseException:
@@ -331,21 +332,20 @@ def check_kiosk_config(config: Config) -> None:
 
     from kiosk.buttons import GpioConfigError, gpio_config
 
-    source = config.source
-    kiosk_settings(config.sections.get("kiosk", {}), source)
+    kiosk_settings(config.sections.get("kiosk", {}), config)
     with tempfile.TemporaryDirectory() as spool:
         for plan in printer_plans(config, Path(spool)):
-            build_printer(plan.section, plan.spool_dir, source, plan.where).close()
+            build_printer(plan.section, plan.spool_dir, config, plan.where).close()
     rules = config.rules
     try:
         gpio_config(config.sections.get("gpio", {}), list(rules.fields),
                     [g for g, _ in rules.priority.groups], rules.priority.enabled)
     except GpioConfigError as exc:
-        raise ConfigError(exc.key, exc.problem, None, source) from None
+        raise config.error(exc.key, exc.problem) from None
 
 
 def _buttons(section: dict[str, Any], dispenser: TicketDispenser, service: Any,
-             source: str) -> tuple[Any, str | None]:
+             config: Config) -> tuple[Any, str | None]:
     from kiosk.buttons import GpioConfigError, GpioUnavailable, TicketButtons, gpio_config
 
     rules = service.rules
@@ -356,7 +356,7 @@ def _buttons(section: dict[str, Any], dispenser: TicketDispenser, service: Any,
             return None, None
         return TicketButtons(cfg, dispenser), None
     except GpioConfigError as exc:
-        raise ConfigError(exc.key, exc.problem, None, source) from None
+        raise config.error(exc.key, exc.problem) from None
     except GpioUnavailable as exc:
         # A hardware problem never takes the hub down: the screen kiosks still work.
         log.error("GPIO ticket buttons disabled: %s", exc)

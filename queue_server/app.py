@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from .api import create_api, error_response, storage_error_response
 from .auth import Authenticator, LoginAdmission
-from .config import Config, ConfigError
+from .config import Config
 from .core.errors import QueueError
 from .core.ports import Clock
 from .core.service import QueueService
@@ -116,16 +116,25 @@ class Hub:
         self.store.close()
 
 
+def check_voice_config(config: Config) -> str:
+    """The `[voice] template` checked (display/voice.py `validate_template`), as start-up and
+    `queue-server --check` both need it; raises ConfigError naming its file, line and key."""
+    from display import voice
+
+    template = config.sections.get("voice", {}).get("template", voice.DEFAULT_TEMPLATE)
+    try:
+        voice.validate_template(template)
+    except voice.TemplateError as exc:
+        raise config.error("voice.template", str(exc)) from None
+    return template
+
+
 def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
     """(announcer, cache) from the [voice] section; the sentence works even without audio."""
     from display import voice
 
     section = config.sections.get("voice", {})
-    template = section.get("template", voice.DEFAULT_TEMPLATE)
-    try:
-        voice.validate_template(template)
-    except voice.TemplateError as exc:
-        raise ConfigError("voice.template", str(exc), None, config.source) from None
+    template = check_voice_config(config)
     engine = section.get("engine", "espeak")
     options: dict[str, Any] = {}
     if engine == "clips":
@@ -139,7 +148,7 @@ def _voice(config: Config, data_dir: Path) -> tuple[Any, Any]:
     except voice.VoiceError as exc:
         log.warning("voice disabled: %s", exc)
     except (TypeError, ValueError) as exc:
-        raise ConfigError("voice", str(exc), None, config.source) from None
+        raise config.error("voice", str(exc)) from None
 
     def announce(number: str, counter: int) -> tuple[str, str]:
         sentence = voice.announcement_text(number, counter, template)

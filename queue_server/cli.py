@@ -198,9 +198,14 @@ def reporting_main(argv: list[str]) -> int:
     from .storage import SqliteStore, default_db_path
 
     p = argparse.ArgumentParser(prog="queue-server reporting", description="Reporting to the province.")
-    p.add_argument("action", choices=["retry-refused"], help="send the refused batches again")
-    p.add_argument("--config", type=Path, help="the center's TOML config file ([server] data)")
-    p.add_argument("--data", type=Path, help="the hub's data folder")
+    # a sub-parser per action, so `queue-server reporting retry-refused --help` is that action's help
+    actions = p.add_subparsers(dest="action", required=True)
+    retry = actions.add_parser(
+        "retry-refused", help="send the refused batches again",
+        description="Send again the batches the central refused for good (docs/reporting.md), once "
+                    "the central is fixed; the running hub's forwarder sends them within its interval.")
+    retry.add_argument("--config", type=Path, help="the center's TOML config file ([server] data)")
+    retry.add_argument("--data", type=Path, help="the hub's data folder (default: [server] data, else ./data)")
     args = p.parse_args(argv)
     try:
         _, data = _data_folder(args)
@@ -256,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         from .forwarder import settings_from_config
 
         settings_from_config(config)  # [reporting]: refused here with its key, not in the worker
+        from .app import check_voice_config
+
+        check_voice_config(config)  # [voice] template: --check refuses what start-up would
     except ConfigError as exc:
         print(f"queue-server: {exc}", file=sys.stderr)
         return 2

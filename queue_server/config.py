@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from firmware_bridge.toml_reader import TomlReader
+from firmware_bridge.toml_reader import TomlReader, line_of
 from firmware_bridge.toml_reader import between as _between
 
 from .core.hours import WEEKDAY_KEYS, WorkingHours
@@ -112,6 +112,22 @@ class Config:
     # the parsed TOML tables this config was checked from (the browser's settings overlay replaces
     # whole sections of it and checks the result with `config_from_tables`, see settings.py)
     tables: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # the file's text ("" when built from tables alone): checks made after parsing (kiosk,
+    # [reporting], [voice]) place their refusal on its line with `error`
+    text: str = field(default="", repr=False, compare=False)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """The ConfigError (to raise) for a bad value found after parsing: names this config's
+        file, the line of the dotted `key` (`reporting.token`, `printers[1].devices`,
+        `gpio.buttons[0].pin`) and the key. A key written inline (`buttons = [{...}]`) is placed
+        on the line of its nearest enclosing key or table; no line when `text` is empty."""
+        path: list[str | int] = [int(p) if p.isdigit() else p
+                                 for p in re.findall(r"[^.\[\]]+", key)]
+        line = None
+        while path and line is None:
+            line = line_of(self.text, path)
+            path = path[:-1]
+        return ConfigError(key, message, line, self.source)
 
 
 # ------------------------------------------------------------------------------ checkers
@@ -449,7 +465,7 @@ def config_from_tables(raw: dict[str, Any], file: str = "config", text: str = ""
         rules=rules, staff=staff, devices=tuple(devices), public_url=public_url.rstrip("/"),
         token_hours=token_hours, login=login, public_issuing=bool(sections["kiosk"].get("public_issuing", False)),
         sections=sections, source=file, printers=tuple(printers), priority_names_en=names_en,
-        tables=raw,
+        tables=raw, text=text,
     )
 
 

@@ -166,6 +166,19 @@ class Doctor:
         self.findings.append(Finding(severity, code, message, message_en, fix, fix_en))
 
     @property
+    def make_run(self) -> str:
+        """With --demo, the command that runs the hub this doctor checks: `make run`, with the
+        PORT, DATA and CONFIG it was given (Makefile). A demo has no systemd unit to start."""
+        words = ["make run"]
+        if self.port is not None and self.port != 8080:
+            words.append(f"PORT={self.port}")
+        if self.data_arg is not None and Path(self.data_arg) != Path("data"):
+            words.append(f"DATA={self.data_arg}")
+        if self.config_path is not None:
+            words.append(f"CONFIG={self.config_path}")
+        return " ".join(words)
+
+    @property
     def data_dir(self) -> Path:
         if self.data_arg is not None:
             return self.data_arg
@@ -223,23 +236,37 @@ class Doctor:
         data = self.data_dir
         db = default_db_path(data)
         if not data.is_dir():
-            self.add(PROBLEM, "data_missing", f"Không có thư mục dữ liệu {data}.", f"There is no data folder {data}.",
-                     "Cài đặt lại (scripts/install-pi.sh) hoặc chỉ đúng --data.",
-                     "Run scripts/install-pi.sh again, or give the right --data.")
+            if self.demo:
+                self.add(PROBLEM, "data_missing", f"Không có thư mục dữ liệu {data}.", f"There is no data folder {data}.",
+                         f"Chạy bản demo một lần (nó tạo thư mục): {self.make_run}; hoặc chỉ đúng --data.",
+                         f"Run the demo once (it makes the folder): {self.make_run}; or give the right --data.")
+            else:
+                self.add(PROBLEM, "data_missing", f"Không có thư mục dữ liệu {data}.", f"There is no data folder {data}.",
+                         "Cài đặt lại (scripts/install-pi.sh) hoặc chỉ đúng --data.",
+                         "Run scripts/install-pi.sh again, or give the right --data.")
             return
         if not db.exists():
+            fix, fix_en = (("Khởi động bản demo: " + self.make_run, "Start the demo: " + self.make_run) if self.demo
+                           else ("Khởi động hệ thống: sudo systemctl start queue-server",
+                                 "Start the hub: sudo systemctl start queue-server"))
             self.add(WARNING, "database_missing", f"Chưa có cơ sở dữ liệu trong {data} (hệ thống chưa chạy lần nào?).",
-                     f"No database in {data} yet (has the hub ever run?).",
-                     "Khởi động hệ thống: sudo systemctl start queue-server", "Start the hub: sudo systemctl start queue-server")
+                     f"No database in {data} yet (has the hub ever run?).", fix, fix_en)
             return
         try:
             version = check_database(db)
         except BackupError as exc:
-            self.add(PROBLEM, "database_damaged", f"Cơ sở dữ liệu bị lỗi: {exc.message}", f"The database is damaged: {exc.message_en}",
-                     "Dừng hệ thống và khôi phục bản sao lưu mới nhất: sudo systemctl stop queue-server; "
-                     f"sudo -u quayso queue-server restore <tệp trong thư mục sao lưu> --data {data}",
-                     "Stop the hub and restore the latest backup: sudo systemctl stop queue-server; "
-                     f"sudo -u quayso queue-server restore <file in the backup folder> --data {data}")
+            if self.demo:
+                fix = (f"Dừng bản demo (Ctrl-C ở cửa sổ make run), rồi khôi phục: queue-server restore "
+                       f"<tệp sao lưu> --data {data}; hoặc xoá thư mục {data} để demo bắt đầu lại từ đầu.")
+                fix_en = (f"Stop the demo (Ctrl-C where make run runs), then restore: queue-server restore "
+                          f"<a backup file> --data {data}; or delete the folder {data} to start the demo afresh.")
+            else:
+                fix = ("Dừng hệ thống và khôi phục bản sao lưu mới nhất: sudo systemctl stop queue-server; "
+                       f"sudo -u quayso queue-server restore <tệp trong thư mục sao lưu> --data {data}")
+                fix_en = ("Stop the hub and restore the latest backup: sudo systemctl stop queue-server; "
+                          f"sudo -u quayso queue-server restore <file in the backup folder> --data {data}")
+            self.add(PROBLEM, "database_damaged", f"Cơ sở dữ liệu bị lỗi: {exc.message}",
+                     f"The database is damaged: {exc.message_en}", fix, fix_en)
             return
         note = "" if version == SCHEMA_VERSION else f", v{version} → v{SCHEMA_VERSION} khi khởi động"
         note_en = "" if version == SCHEMA_VERSION else f", migrates v{version} → v{SCHEMA_VERSION} at start"
@@ -452,13 +479,23 @@ class Doctor:
                 r.read()
             self.add(OK, "hub_ok", f"Hệ thống đang chạy ({url}).", f"The hub answers ({url}).")
         except urllib.error.HTTPError as exc:
-            self.add(PROBLEM, "hub_degraded", f"Hệ thống báo lỗi ({url}: {exc.code}).", f"The hub reports a problem ({url}: {exc.code}).",
-                     "Xem các mục trên và: journalctl -u queue-server -n 50", "See the findings above and: journalctl -u queue-server -n 50")
+            fix, fix_en = (("Xem các mục trên và những gì make run in ra", "See the findings above and what make run prints")
+                           if self.demo else ("Xem các mục trên và: journalctl -u queue-server -n 50",
+                                              "See the findings above and: journalctl -u queue-server -n 50"))
+            self.add(PROBLEM, "hub_degraded", f"Hệ thống báo lỗi ({url}: {exc.code}).",
+                     f"The hub reports a problem ({url}: {exc.code}).", fix, fix_en)
         except (OSError, ValueError) as exc:
+            if self.demo:
+                fix = f"Khởi động bản demo: {self.make_run}"
+                fix_en = f"Start the demo: {self.make_run}"
+                if self.port is None:
+                    fix += "; nếu nó đang chạy ở cổng khác: queue-server doctor --demo --port <cổng>"
+                    fix_en += "; if it already runs on another port: queue-server doctor --demo --port <port>"
+            else:
+                fix = "sudo systemctl start queue-server; xem lý do: journalctl -u queue-server -n 50"
+                fix_en = "sudo systemctl start queue-server; see why: journalctl -u queue-server -n 50"
             self.add(WARNING, "hub_not_running", f"Hệ thống không trả lời ở {url} ({getattr(exc, 'reason', exc)}).",
-                     f"The hub does not answer at {url} ({getattr(exc, 'reason', exc)}).",
-                     "sudo systemctl start queue-server; xem lý do: journalctl -u queue-server -n 50",
-                     "sudo systemctl start queue-server; see why: journalctl -u queue-server -n 50")
+                     f"The hub does not answer at {url} ({getattr(exc, 'reason', exc)}).", fix, fix_en)
 
 
 def render(findings: list[Finding], lang: str) -> str:

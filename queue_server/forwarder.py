@@ -70,7 +70,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify
 
-from .config import Config, ConfigError
+from .config import Config
 from .core.errors import Forbidden
 from .core.models import CLOSED_AT_DAY_END, PAUSE_REASONS, Outcome, TicketStatus
 from .core.ports import Clock
@@ -140,27 +140,24 @@ def settings_from_config(config: Config) -> ReportingSettings | None:
     section = config.sections.get("reporting", {})
     if not section.get("url"):
         if section.get("center_id") or section.get("token") or section.get("raw_events"):
-            raise ConfigError("reporting.url", "is required when center_id, token or raw_events "
-                              "is set", None, config.source)
+            raise config.error("reporting.url", "is required when center_id, token or raw_events "
+                               "is set")
         return None
     url = section["url"]
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError("reporting.url", f"must be an https:// URL, got {url!r}", None, config.source)
+        raise config.error("reporting.url", f"must be an https:// URL, got {url!r}")
     if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise ConfigError("reporting.url", "plain http:// is accepted only for a loopback address "
-                          "(127.0.0.1, ::1, localhost); use https://", None, config.source)
+        raise config.error("reporting.url", "plain http:// is accepted only for a loopback address "
+                           "(127.0.0.1, ::1, localhost); use https://")
     for key in ("center_id", "token"):
         if not section.get(key):
-            raise ConfigError(f"reporting.{key}", "is required when reporting.url is set", None,
-                              config.source)
+            raise config.error(f"reporting.{key}", "is required when reporting.url is set")
     if len(section["token"]) < 16:
-        raise ConfigError("reporting.token", "must be at least 16 characters (a shared secret)",
-                          None, config.source)
+        raise config.error("reporting.token", "must be at least 16 characters (a shared secret)")
     raw_events = section.get("raw_events", False)
     if not isinstance(raw_events, bool):
-        raise ConfigError("reporting.raw_events", f"must be true or false, got {raw_events!r}", None,
-                          config.source)
+        raise config.error("reporting.raw_events", f"must be true or false, got {raw_events!r}")
     values = {k: float(section.get(k, v)) for k, v in DEFAULTS.items()}
     return ReportingSettings(
         url=url, center_id=section["center_id"], token=section["token"],

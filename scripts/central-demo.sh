@@ -20,12 +20,27 @@ fi
 [ -d "$DIR/pg" ] || "${as[@]}" "$BIN/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 --no-instructions >/dev/null
 central=
 started=
+# Runs on every way out, and must get to pg_ctl stop on each: errexit off (under `set -e` a `kill`
+# of a central that already exited, as gunicorn does on the Ctrl-C it gets with this script, ended
+# the script here with status 1 and left PostgreSQL running in the session pg_ctl gave it).
 stop() {
+    set +e
     trap - INT TERM EXIT
-    if [ -n "$central" ]; then kill -TERM "$central" 2>/dev/null; wait "$central" 2>/dev/null || true; fi
-    if [ -n "$started" ]; then "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" -m fast -w stop >/dev/null 2>&1 || true; fi
+    if [ -n "$central" ]; then kill -TERM "$central" 2>/dev/null; wait "$central" 2>/dev/null; fi
+    if [ -n "$started" ]; then "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" -m fast -w stop >/dev/null 2>&1; fi
+    if [ -n "$started" ] && "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" status >/dev/null 2>&1; then
+        echo "central-demo: PostgreSQL in $DIR/pg did not stop: $BIN/pg_ctl -D $DIR/pg -m fast stop" >&2
+        return 1
+    fi
 }
-trap stop INT TERM EXIT
+# Ctrl-C or SIGTERM: a clean stop (status 0) once the central and PostgreSQL are down.
+interrupted() {
+    stop || exit 1
+    echo "central-demo: stopped (PostgreSQL too)" >&2
+    exit 0
+}
+trap interrupted INT TERM
+trap stop EXIT
 if ! "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" status >/dev/null 2>&1; then
     started=1
     "${as[@]}" "$BIN/pg_ctl" -D "$DIR/pg" -o "-k $DIR -p $PGPORT -c listen_addresses=''" \

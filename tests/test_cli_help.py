@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import ROOT
 
-SUBCOMMANDS = ("doctor", "backup", "restore", "migrate", "central")
+SUBCOMMANDS = ("doctor", "backup", "restore", "migrate", "central", "reporting")
+# a subcommand's own actions, each with its own help
+ACTIONS = (("reporting", "retry-refused"),)
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +35,23 @@ def test_each_subcommand_has_its_own_help(name: str) -> None:
     out = run("-m", "queue_server", name, "--help")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"usage: queue-server {name}"), out.stdout
+
+
+@pytest.mark.parametrize(("name", "action"), ACTIONS)
+def test_each_action_has_its_own_help(name: str, action: str) -> None:
+    """`queue-server reporting retry-refused --help` printed `queue-server reporting`'s help."""
+    out = run("-m", "queue_server", name, action, "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: queue-server {name} {action}"), out.stdout
+    parent = run("-m", "queue_server", name, "--help")
+    assert action in parent.stdout and out.stdout != parent.stdout
+
+
+def test_retry_refused_still_runs_and_refuses_a_folder_without_a_database(tmp_path: Path) -> None:
+    out = run("-m", "queue_server", "reporting", "retry-refused", "--data", str(tmp_path))
+    assert out.returncode == 1 and f"no database in {tmp_path}" in out.stderr, out.stderr
+    out = run("-m", "queue_server", "reporting")
+    assert out.returncode == 2 and "retry-refused" in out.stderr, out.stderr
 
 
 def test_central_help_gives_the_real_time_zone_default() -> None:

@@ -211,3 +211,32 @@ def test_the_demo_of_make_run_has_no_config_file(tmp_path: Path) -> None:
                           "--lang", "en"], capture_output=True, text=True, cwd=elsewhere, timeout=60)
     assert run.returncode == 1 and "There is no data folder data." in run.stdout, run.stdout
     assert "The hub does not answer" in run.stdout
+
+
+def test_the_demos_fixes_say_make_run_not_systemctl(tmp_path: Path) -> None:
+    """`doctor --demo` checks what `make run` runs: no systemd unit there, so no finding may tell
+    the user to `systemctl start queue-server`; each says how to start the demo instead (with
+    the port, data folder and config it was given) and, without --port, how to point the doctor
+    at a demo running elsewhere."""
+    nobody = free_port()  # no hub answers here
+    run = subprocess.run([sys.executable, "-m", "queue_server", "doctor", "--demo", "--port", str(nobody),
+                          "--data", str(tmp_path / "nowhere"), "--lang", "en"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert "The hub does not answer" in run.stdout, run.stdout
+    assert "systemctl" not in run.stdout and "install-pi" not in run.stdout, run.stdout
+    assert f"Fix: Start the demo: make run PORT={nobody} DATA={tmp_path / 'nowhere'}" in run.stdout, run.stdout
+    assert f"Run the demo once (it makes the folder): make run PORT={nobody}" in run.stdout, run.stdout
+
+    (tmp_path / "data").mkdir()  # a data folder the demo never ran in; the port from the config
+    config = center(tmp_path, port=nobody)
+    run = subprocess.run([sys.executable, "-m", "queue_server", "doctor", "--demo", "--config", str(config),
+                          "--lang", "vi"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert "systemctl" not in run.stdout, run.stdout
+    assert f"Cách sửa: Khởi động bản demo: make run CONFIG={config}" in run.stdout, run.stdout
+    assert "nếu nó đang chạy ở cổng khác: queue-server doctor --demo --port <cổng>" in run.stdout, run.stdout
+
+    found: dict[str, list[doctor.Finding]] = {}
+    for f in doctor.Doctor(config, tmp_path / "data", healthy_machine(), port=nobody).run():
+        found.setdefault(f.code, []).append(f)  # the installed hub (no --demo): systemd's advice
+    assert "sudo systemctl start queue-server" in found["hub_not_running"][0].fix_en
+    assert "sudo systemctl start queue-server" in found["database_missing"][0].fix_en
