@@ -21,6 +21,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware_bridge.toml_reader import line_of
+
 CENTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MIN_TOKEN_CHARS = 16
 
@@ -76,8 +78,9 @@ class Registry:
 
 
 def parse_registry(text: str, source: str = "centers") -> Registry:
-    """Parse a centers file; raises RegistryError naming `[[centers]][i].key` on the first problem
-    (unknown key, missing or empty value, bad id, short or reused token, duplicate id)."""
+    """Parse a centers file; raises RegistryError naming the line and `[[centers]][i].key` of the
+    first problem (unknown key, missing or empty value, bad id, short or reused token, duplicate
+    id); a TOML syntax error says its line in tomllib's words."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -88,25 +91,33 @@ def parse_registry(text: str, source: str = "centers") -> Registry:
                             "(known: [[centers]], [[readers]])")
     tokens: set[str] = set()
 
+    def fail(kind: str, i: int, key: str | None, message: str) -> RegistryError:
+        """`<source>, line N: [[kind]][i].key: message` — the line of the key, or of the entry's
+        `[[kind]]` header when the key is missing (firmware_bridge.toml_reader.line_of, the
+        reader of the hub's own config)."""
+        path: list[str | int] = [kind, i] if key is None else [kind, i, key]
+        line = line_of(text, path)
+        where = f"{source}, line {line}" if line else source
+        return RegistryError(f"{where}: [[{kind}]][{i}]{'.' + key if key else ''}: {message}")
+
     def entries(kind: str, keys: tuple[str, ...]) -> list[dict[str, str]]:
         items = raw.get(kind, [])
         if not isinstance(items, list):
             raise RegistryError(f"{source}: {kind} must be an array of tables: [[{kind}]]")
         out = []
         for i, item in enumerate(items):
-            where = f"{source}: [[{kind}]][{i}]"
             if not isinstance(item, dict):
-                raise RegistryError(f"{where}: must be a table")
+                raise fail(kind, i, None, "must be a table")
             for key in item:
                 if key not in keys:
-                    raise RegistryError(f"{where}.{key}: unknown key (known keys: {', '.join(keys)})")
+                    raise fail(kind, i, key, f"unknown key (known keys: {', '.join(keys)})")
             for key in keys:
                 if not isinstance(item.get(key), str) or not item[key].strip():
-                    raise RegistryError(f"{where}.{key}: is required (a non-empty string)")
+                    raise fail(kind, i, key, "is required (a non-empty string)")
             if len(item["token"]) < MIN_TOKEN_CHARS:
-                raise RegistryError(f"{where}.token: must be at least {MIN_TOKEN_CHARS} characters")
+                raise fail(kind, i, "token", f"must be at least {MIN_TOKEN_CHARS} characters")
             if item["token"] in tokens:
-                raise RegistryError(f"{where}.token: already used by another entry")
+                raise fail(kind, i, "token", "already used by another entry")
             tokens.add(item["token"])
             out.append(item)
         return out
@@ -114,10 +125,10 @@ def parse_registry(text: str, source: str = "centers") -> Registry:
     centers = []
     for i, item in enumerate(entries("centers", ("id", "name", "token"))):
         if not CENTER_ID.match(item["id"]):
-            raise RegistryError(f"{source}: [[centers]][{i}].id: lowercase letters, digits, '-' "
-                                f"and '_' (≤ 64), got {item['id']!r}")
+            raise fail("centers", i, "id", f"lowercase letters, digits, '-' and '_' (≤ 64), "
+                                           f"got {item['id']!r}")
         if any(c.id == item["id"] for c in centers):
-            raise RegistryError(f"{source}: [[centers]][{i}].id: {item['id']!r} is listed twice")
+            raise fail("centers", i, "id", f"{item['id']!r} is listed twice")
         centers.append(Center(item["id"], item["name"], item["token"]))
     readers = [Reader(item["name"], item["token"]) for item in entries("readers", ("name", "token"))]
     return Registry(centers, readers)

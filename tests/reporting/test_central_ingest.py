@@ -193,6 +193,16 @@ def test_a_bad_centers_file_is_refused_with_its_entry() -> None:
     for text, expected in cases.items():
         with pytest.raises(RegistryError, match=__import__("re").escape(expected)):
             parse_registry(text)
+    # each names its line: the key's own, or the entry's header when the key is missing
+    lines = {
+        '[[centers]]\nid = "xa-1"\nname = "X"\ntoken = "short"\n': "centers, line 4: [[centers]][0].token:",
+        ok + '\n[[centers]]\nid = "xa-2"\nname = "Y"\n': "centers, line 6: [[centers]][1].token: is required",
+        ok + ok.replace('"t', '"u'): "centers, line 6: [[centers]][1].id: 'xa-1' is listed twice",
+    }
+    for text, expected in lines.items():
+        with pytest.raises(RegistryError) as refused:
+            parse_registry(text)
+        assert str(refused.value).startswith(expected), str(refused.value)
 
 
 def test_central_refuses_a_bad_centers_file_at_start(central_factory) -> None:
