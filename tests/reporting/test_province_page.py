@@ -19,6 +19,18 @@ from .test_ingest_v2 import batch_v2, event
 pytestmark = pytest.mark.browser
 
 
+
+def show_day(page, url: str, day: str, center: str):  # type: ignore[no-untyped-def]
+    """Open /province, give the reader's token and one day, and wait for `center`'s row."""
+    page.goto(f"{url}/province")
+    page.fill("#token", READER_TOKEN)
+    page.fill("#from", day)
+    page.fill("#to", day)
+    page.click("button[type=submit]")
+    row = page.locator(f'tr[data-center="{center}"]')
+    row.wait_for()
+    return row
+
 def test_province_page_shows_figures_and_highlights_silent_centers(central_factory, browser: Any) -> None:
     central = central_factory()
     b = batch([slot(7, rated=3)])
@@ -27,13 +39,7 @@ def test_province_page_shows_figures_and_highlights_silent_centers(central_facto
         conn.execute("UPDATE centers SET last_batch_at = now() - interval '1 hour' WHERE id = 'xa-2'")
     page = browser.new_page()
     try:
-        page.goto(f"{central.url}/province")
-        page.fill("#token", READER_TOKEN)
-        page.fill("#from", "2026-11-30")
-        page.fill("#to", "2026-11-30")
-        page.click("button[type=submit]")
-        row = page.locator('tr[data-center="xa-1"]')
-        row.wait_for()
+        row = show_day(page, central.url, "2026-11-30", "xa-1")
         cells = row.locator("td").all_inner_texts()
         assert cells[:5] == ["xa-1", "Trung tâm xã xa-1", "7", "7", "0"]
         assert "stale" not in (row.get_attribute("class") or "")
@@ -71,13 +77,7 @@ def test_raw_events_on_the_page_and_in_the_exports_last_sent_in_the_provinces_ti
     context = browser.new_context(locale="vi-VN", timezone_id="UTC")
     try:
         page = context.new_page()
-        page.goto(f"{central.url}/province")
-        page.fill("#token", READER_TOKEN)
-        page.fill("#from", "2026-11-30")
-        page.fill("#to", "2026-11-30")
-        page.click("button[type=submit]")
-        row = page.locator('tr[data-center="xa-1"]')
-        row.wait_for()
+        row = show_day(page, central.url, "2026-11-30", "xa-1")
         heads = page.locator("thead th").all_inner_texts()
         assert heads[-2:] == ["Sự kiện gốc", "Gửi lần cuối"]
         cells = row.locator("td").all_inner_texts()
