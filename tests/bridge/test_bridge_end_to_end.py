@@ -264,12 +264,20 @@ def test_the_bridge_reconnects_on_its_own_when_the_hub_comes_back(rig, outage: s
     (found by a new user). A killed hub (no close) drops the transport instead."""
     hub, terminal = rig["hub"], rig["devices"].device(TERMINAL)
     numbers = [t["number"] for t in issue(hub, 2)]
-    eventually(lambda: shows(rig)[0] == "idle", "the terminal is connected and idle")
+
+    def terminal_shows(mode: str, what: str) -> None:
+        try:
+            eventually(lambda: shows(rig)[0] == mode, what)
+        except pytest.fail.Exception:  # say what it showed instead, and the bridge's view of it
+            pytest.fail(f"never happened: {what}; the terminal shows {shows(rig)}, its health "
+                        f"{device(rig, TERMINAL) if hub.proc and hub.proc.poll() is None else '?'}")
+
+    terminal_shows("idle", "the terminal is connected and idle")
     for _ in range(2):  # twice: a reconnected link must survive the next outage too
         hub.kill9() if outage == "kill9" else hub.stop()
-        eventually(lambda: shows(rig)[0] == "error", "the terminal shows the error state")
+        terminal_shows("error", "the terminal shows the error state")
         hub.start()
-        eventually(lambda: shows(rig)[0] == "idle", "the terminal leaves the error state", 30)
+        terminal_shows("idle", "the terminal leaves the error state")
     assert terminal.press(profile.KEY_NEXT) is not None
     eventually(lambda: shows(rig) == ("number", numbers[0]), "the terminal shows the call")
     # and the bridge's health says so again within a report or two ([bridge] health_s)
