@@ -23,7 +23,9 @@ Displays are never polled.
 Response timeout per transaction (PROTOCOL.md §2): (request + expected reply bytes) × t_char +
 the device's turnaround budget (20 ms) + the bus's `timeout_margin_ms`, set through the
 instrument's public `serial.timeout` before each transaction. A device that fails 3 transactions in a row is offline and is tried
-again after 1 s, 2 s, 4 s … up to the bus's `backoff_max_s`. When the port itself fails (a USB
+again after 1 s, 2 s, 4 s … up to the bus's `backoff_max_s`. A device that answers with a Modbus
+exception is online but is not asked anything again for `EXCEPTION_WAIT_S` (1 s), so a device that
+refuses every request costs the bus one transaction a second, never a tight loop. When the port itself fails (a USB
 adapter unplugged), every device goes offline with the port's error and the port is reopened
 every second until it is back — no restart needed.
 """
@@ -51,6 +53,7 @@ BACKOFF_START_S = 1.0
 REOPEN_S = 1.0             # how often a vanished port is tried again
 WAITING_MIN_S = 5.0        # slow lane: a display's waiting count is rewritten at most this often
 TURNAROUND_BUDGET_S = 0.020  # a device starts its reply within 20 ms (PROTOCOL.md §2)
+EXCEPTION_WAIT_S = 1.0     # a device that answered with an exception is not asked again sooner
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 
 
@@ -306,6 +309,11 @@ class BusMaster(threading.Thread):
                 result = call(d.instrument)
             except minimalmodbus.SlaveReportedException as exc:
                 self._count(d, "exceptions", f"{what}: {exc}", alive=True)
+                with self._lock:
+                    # it answered, so it is online; but asking again at once gets the same "no":
+                    # a device refusing every write or identification kept the fast lane (or the
+                    # identification step) busy with it and starved every keypad on the bus
+                    d.next_try = time.monotonic() + EXCEPTION_WAIT_S
                 raise _Failed(str(exc), exception=True) from exc
             except minimalmodbus.NoResponseError as exc:
                 self._count(d, "timeouts", f"{what}: no answer")
