@@ -24,7 +24,7 @@ from firmware_bridge.outbox import Outbox
 
 from tests.device_rig import eventually
 
-from .conftest import RigProcess
+from .conftest import RIG_TOML, RigProcess
 
 
 class RecordingSerial(serial.Serial):
@@ -154,45 +154,22 @@ def test_every_keyed_device_is_polled_once_before_any_is_polled_twice(tmp_path: 
         assert set(window) == keyed, (i, window, seen)
 
 
-MISMATCH_TOML = """
-[bridge]
-token = "demo-device"
-
-[[bridge.buses]]
-name = "bus1"
-port = "{port}"
-baud = 19200
-
-[[bridge.devices]]
-bus = "bus1"
-unit = 1
-kind = "counter-terminal"
-counter = 1
-
-[[bridge.devices]]
-bus = "bus1"
-unit = 6
-kind = "numeric-led"
-counter = 2
-"""
-
-
 def test_a_device_that_refuses_every_write_does_not_starve_the_keypads(tmp_path: Path) -> None:
     """Configured as an off-the-shelf numeric LED (the number written into hr 0), but what is
-    fitted at unit 6 is one of our counter displays, whose hr 0 is MODE (0..3): it answers every
+    fitted at unit 5 is one of our counter displays, whose hr 0 is MODE (0..3): it answers every
     write of a number with exception 03. Before, that write stayed first in the fast lane and was
     sent again on every turn — no keypad on the bus was polled again. Now the device is asked
     nothing for a second after an exception (PROTOCOL.md §3)."""
     from firmware_bridge.simulator.rig import read_rig_spec
     from tests.device_rig import DeviceRigThread
 
-    config = tmp_path / "center.toml"
-    port = tmp_path / "rs485" / "bus1"
-    config.write_text(MISMATCH_TOML.format(port=port), encoding="utf-8")
+    config = tmp_path / "center.toml"   # the rig's own config: unit 5 is a numeric LED
+    config.write_text(RIG_TOML.format(port=tmp_path / "rs485" / "bus1", baud=19200, folder=tmp_path,
+                                      lobby_rows=4), encoding="utf-8")
     spec = read_rig_spec(config)
-    fitted = next(d for d in spec.buses[0].devices if d["unit"] == 6)
+    fitted = next(d for d in spec.buses[0].devices if d["unit"] == 5)
     fitted.clear()
-    fitted.update({"bus": "bus1", "unit": 6, "kind": "counter-display", "counter": 2})
+    fitted.update({"bus": "bus1", "unit": 5, "kind": "counter-display", "counter": 3})
     devices = DeviceRigThread(spec, tmp_path / "rig", pace=True).start()
     try:
         cfg = load_bridge_config(config)
@@ -200,14 +177,14 @@ def test_a_device_that_refuses_every_write_does_not_starve_the_keypads(tmp_path:
         master = BusMaster(cfg.buses[0], cfg.devices, outbox, poll_ms=cfg.poll_ms, refresh_s=cfg.refresh_s)
         master.start()
         try:
-            master.show(6, [1001])   # the number called at counter 2, as a numeric LED takes it
-            refusing = eventually(lambda: next((h for d, h in master.health() if d.unit == 6
+            master.show(5, [1001])   # the number called at counter 2, as a numeric LED takes it
+            refusing = eventually(lambda: next((h for d, h in master.health() if d.unit == 5
                                                 and h["exceptions"] > 0), None), "the refusal")
             assert refusing["online"] and "write" in (refusing["error"] or ""), refusing
             devices.device(1).press(profile.KEY_NEXT)
             eventually(lambda: outbox.size() == 1, "the terminal's press taken from the bus", 10)
             time.sleep(2.0)
-            exceptions = next(h for d, h in master.health() if d.unit == 6)["exceptions"]
+            exceptions = next(h for d, h in master.health() if d.unit == 5)["exceptions"]
         finally:
             master.stop()
             master.join(timeout=10)
